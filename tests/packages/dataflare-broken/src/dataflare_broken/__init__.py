@@ -1,0 +1,1 @@
+"""Broken on purpose: every entry point here fails in a different way."""
