@@ -10,6 +10,7 @@ point and no config file. Run it with::
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from dataflare.kernel import Event, Kernel, Message, hookimpl
 
@@ -24,12 +25,12 @@ class OrderAudit:
         self.totals: dict[str, float] = {}
 
     @hookimpl
-    def dataflare_event_handlers(self, register):
+    def dataflare_event_handlers(self, register: Any) -> None:
         register("orders.*", self.on_order)
         register("audit.totals", self.on_totals_request)
 
     @hookimpl
-    async def dataflare_startup(self, kernel):
+    async def dataflare_startup(self, kernel: Kernel) -> None:
         self.kernel = kernel
 
     async def on_order(self, message: Message) -> None:

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DISTRIBUTIONS = [ROOT / "kernel", *sorted(p.parent for p in ROOT.glob("extensions/*/pyproject.toml"))]
+DISTRIBUTIONS = [
+    ROOT / "kernel",
+    *sorted(p.parent for p in ROOT.glob("extensions/*/pyproject.toml")),
+]
 
 
 @pytest.mark.parametrize("dist", DISTRIBUTIONS, ids=lambda p: p.name)

@@ -45,7 +45,10 @@ def install(package: str, target: Path) -> Path:
 def sites(tmp_path_factory) -> list[Path]:
     """The hello extension first, then the broken ones, so hello wins the name clash."""
     root = tmp_path_factory.mktemp("sites")
-    return [install("dataflare-hello", root / "hello"), install("dataflare-broken", root / "broken")]
+    return [
+        install("dataflare-hello", root / "hello"),
+        install("dataflare-broken", root / "broken"),
+    ]
 
 
 def run(sites: list[Path], *args: str, env: dict[str, str] | None = None, code: str | None = None):
@@ -78,7 +81,11 @@ def test_extensions_lists_what_loaded_and_why_the_rest_did_not(sites):
     assert "dataflare_event_handlers" in hello["hooks"]
 
     missing = by_target["dataflare_broken.missing_dependency"]
-    assert (missing["status"], missing["stage"], missing["version"]) == ("failed", "import", "6.6.6")
+    assert (missing["status"], missing["stage"], missing["version"]) == (
+        "failed",
+        "import",
+        "6.6.6",
+    )
     assert "dataflare_no_such_dependency" in missing["error"]
 
     typo = by_target["dataflare_broken.typo"]

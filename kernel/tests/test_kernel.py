@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import attrs
 import anyio
+import attrs
 import pytest
 
 from dataflare.kernel import (
@@ -217,8 +217,9 @@ async def test_the_bus_exists_only_while_the_kernel_runs():
 async def test_bus_settings_come_from_config():
     """kernel.bus.buffer_size sizes the subscribers' buffers."""
     async with Kernel({"kernel": {"bus": {"buffer_size": 3}}}, discover=False) as kernel:
-        async with kernel.bus.subscribe("x") as subscription:
-            assert subscription.statistics().buffer_size == 3
+        subscription = kernel.bus.subscribe("x")
+        assert subscription.statistics().buffer_size == 3
+        await subscription.aclose()
 
 
 def test_authorization_deny_wins_and_no_opinion_allows():

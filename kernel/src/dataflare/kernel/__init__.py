@@ -14,6 +14,8 @@ Example::
 
 from __future__ import annotations
 
+from dataflare.kernel._batch import RecordBatch
+from dataflare.kernel._builder import RecordBatchBuilder
 from dataflare.kernel._bus import (
     BusStatistics,
     EventBus,
@@ -25,6 +27,7 @@ from dataflare.kernel._bus import (
 from dataflare.kernel._config import Config, load_config, validate_file
 from dataflare.kernel._config_issues import ConfigIssue
 from dataflare.kernel._convert import make_converter
+from dataflare.kernel._event import Event
 from dataflare.kernel._extensions import (
     ENTRY_POINT_GROUP,
     ExtensionInfo,
@@ -35,6 +38,7 @@ from dataflare.kernel._kernel import Kernel
 from dataflare.kernel._logging import configure_logging
 from dataflare.kernel._markers import hookimpl
 from dataflare.kernel._metrics import MetricSample
+from dataflare.kernel._record import Record
 from dataflare.kernel._registry import Component, ComponentRegistry, Registrar
 from dataflare.kernel._settings import (
     KERNEL_SECTIONS,
@@ -82,6 +86,7 @@ __all__ = (
     "ConfigIssue",
     "DataError",
     "DataFlareError",
+    "Event",
     "EventBus",
     "EventValidationError",
     "ExtensionConflictError",
@@ -102,6 +107,9 @@ __all__ = (
     "Message",
     "MetricSample",
     "NoRespondersError",
+    "Record",
+    "RecordBatch",
+    "RecordBatchBuilder",
     "Registrar",
     "RequestTimeoutError",
     "ShutdownReport",

@@ -165,7 +165,7 @@ def load_entry_points(
     ExtensionManager.ENTRY_POINT_CACHE.pop(group, None)
     # NamedExtensionManager skips names before importing them, so a disabled
     # extension (often disabled because it is broken) is never imported.
-    manager = NamedExtensionManager(
+    manager: NamedExtensionManager[Any] = NamedExtensionManager(
         group,
         names=sorted({name for name, _ in dists if selection.permits(name)}),
         on_load_failure_callback=on_failure,
@@ -203,7 +203,9 @@ def _distributions(group: str) -> dict[tuple[str, str], tuple[str, str]]:
     return found
 
 
-def register_extension(pm: pluggy.PluginManager, name: str, obj: object, info: ExtensionInfo) -> ExtensionInfo:
+def register_extension(
+    pm: pluggy.PluginManager, name: str, obj: object, info: ExtensionInfo
+) -> ExtensionInfo:
     """Instantiate (when ``obj`` is a class) and register one extension.
 
     Args:
@@ -226,7 +228,7 @@ def register_extension(pm: pluggy.PluginManager, name: str, obj: object, info: E
     if isinstance(obj, type):
         try:
             obj = obj()
-        except Exception as exc:  # an extension's constructor may raise anything
+        except Exception as exc:  # noqa: BLE001 -- an extension's constructor may raise anything
             return info.failed("instantiate", f"{type(exc).__name__}: {exc}")
     try:
         pm.register(obj, name=name)
@@ -236,7 +238,9 @@ def register_extension(pm: pluggy.PluginManager, name: str, obj: object, info: E
     return attrs.evolve(info, status=ExtensionStatus.LOADED, hooks=hooks)
 
 
-def check_unknown_hooks(pm: pluggy.PluginManager, infos: list[ExtensionInfo]) -> list[ExtensionInfo]:
+def check_unknown_hooks(
+    pm: pluggy.PluginManager, infos: list[ExtensionInfo]
+) -> list[ExtensionInfo]:
     """Unload extensions that implement hooks nobody specified (usually a typo).
 
     Run after every extension registered, because one extension may implement a

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +39,7 @@ from dataflare.kernel._metrics import MetricSample
 from dataflare.kernel._registry import ComponentRegistry
 from dataflare.kernel._settings import KernelSettings
 from dataflare.kernel.errors import (
+    ConfigError,
     ExtensionConflictError,
     ExtensionLoadError,
     KernelStateError,
@@ -149,11 +150,17 @@ class Kernel:
         """
         if self._loaded:
             return
-        early = self._load_config({"kernel": KernelSettings}, ignore_unknown_sections=True)
-        ext = early.section("kernel").extensions
-        selection = ExtensionSelection.resolve(
-            allow=ext.allow, disable=ext.disable, strict=ext.strict, environ=self._environ
-        )
+        # Which extensions load is itself config, read before their sections are known.
+        try:
+            early = self._load_config({"kernel": KernelSettings}, ignore_unknown_sections=True)
+        except ConfigError:
+            # The full load below reports this together with every other problem.
+            selection = ExtensionSelection.resolve(environ=self._environ)
+        else:
+            ext = early.section("kernel").extensions
+            selection = ExtensionSelection.resolve(
+                allow=ext.allow, disable=ext.disable, strict=ext.strict, environ=self._environ
+            )
         self._selection = selection
         self._register_in_process(selection)
         if self._discover:
@@ -172,10 +179,16 @@ class Kernel:
         if isinstance(source, Config):
             return source
         if source is None:
-            return load_config("", sections=sections, source="<defaults>", env=self._environ, **options)
+            return load_config(
+                "", sections=sections, source="<defaults>", env=self._environ, **options
+            )
         if isinstance(source, Mapping):
             return load_config(
-                _to_yaml(source), sections=sections, source="<mapping>", env=self._environ, **options
+                _to_yaml(source),
+                sections=sections,
+                source="<mapping>",
+                env=self._environ,
+                **options,
             )
         path = Path(source)
         return load_config(path, sections=sections, env=self._environ, **options)
@@ -183,7 +196,9 @@ class Kernel:
     def _register_in_process(self, selection: ExtensionSelection) -> None:
         for entry in self._plugins:
             name, obj = entry if isinstance(entry, tuple) else (_plugin_name(entry), entry)
-            info = ExtensionInfo(name, ExtensionStatus.LOADED, origin="in process", target=repr(obj))
+            info = ExtensionInfo(
+                name, ExtensionStatus.LOADED, origin="in process", target=repr(obj)
+            )
             if not selection.permits(name):
                 self.extensions.append(attrs.evolve(info, status=ExtensionStatus.DISABLED))
                 continue
@@ -278,11 +293,13 @@ class Kernel:
             args = _arguments(impl, {**kwargs, **built})
             try:
                 results.append((impl.plugin_name, impl.function(**args)))
-            except Exception as exc:  # an extension's hook may raise anything
+            except Exception as exc:  # noqa: BLE001 -- an extension's hook may raise anything
                 self._unload(impl.plugin_name, hook, exc)
         return results
 
-    async def _acall_each(self, hook: str, names: Sequence[str] | None = None, **kwargs: Any) -> list[str]:
+    async def _acall_each(
+        self, hook: str, names: Sequence[str] | None = None, **kwargs: Any
+    ) -> list[str]:
         succeeded = []
         for impl in self._impls(hook, reverse=hook == "dataflare_shutdown"):
             if names is not None and impl.plugin_name not in names:
@@ -292,10 +309,15 @@ class Kernel:
                 if inspect.isawaitable(result):
                     await result
                 succeeded.append(impl.plugin_name)
-            except Exception as exc:  # an extension's hook may raise anything
+            except Exception as exc:
                 if hook == "dataflare_shutdown":
-                    log.error("extension %s failed to shut down: %s", impl.plugin_name, exc,
-                              extra={"extension": impl.plugin_name, "hook": hook}, exc_info=exc)
+                    log.error(
+                        "extension %s failed to shut down: %s",
+                        impl.plugin_name,
+                        exc,
+                        extra={"extension": impl.plugin_name, "hook": hook},
+                        exc_info=exc,
+                    )
                 else:
                     self._unload(impl.plugin_name, hook, exc)
         return succeeded
@@ -323,12 +345,16 @@ class Kernel:
             KernelStateError: The kernel is already running.
         """
         if self._stack is not None:
-            raise KernelStateError("the kernel is already running; stop it before starting it again")
+            raise KernelStateError(
+                "the kernel is already running; stop it before starting it again"
+            )
         self.load()
         bus_settings = self.settings.bus
         stack = AsyncExitStack()
         self._bus = await stack.enter_async_context(
-            EventBus(buffer_size=bus_settings.buffer_size, shutdown_timeout=bus_settings.shutdown_timeout)
+            EventBus(
+                buffer_size=bus_settings.buffer_size, shutdown_timeout=bus_settings.shutdown_timeout
+            )
         )
         task_group = await stack.enter_async_context(anyio.create_task_group())
         self._stack = stack
@@ -336,7 +362,11 @@ class Kernel:
         self._started = await self._acall_each("dataflare_startup", kernel=self)
         log.info(
             "kernel started",
-            extra={"extensions": [i.name for i in self.extensions if i.status is ExtensionStatus.LOADED]},
+            extra={
+                "extensions": [
+                    i.name for i in self.extensions if i.status is ExtensionStatus.LOADED
+                ]
+            },
         )
 
     def _start_handlers(self, task_group: TaskGroup) -> None:
@@ -350,9 +380,12 @@ class Kernel:
             async for message in subscription:
                 try:
                     await spec.handler(message)
-                except Exception as exc:  # a handler may raise anything; keep serving
+                except Exception as exc:
                     log.error(
-                        "event handler of %s failed on %s: %s", spec.extension, message.subject, exc,
+                        "event handler of %s failed on %s: %s",
+                        spec.extension,
+                        message.subject,
+                        exc,
                         extra={"extension": spec.extension, "subject": message.subject},
                         exc_info=exc,
                     )
@@ -369,7 +402,10 @@ class Kernel:
         finally:
             await stack.aclose()
             self._bus = None
-        log.info("kernel stopped", extra={"report": attrs.asdict(self.shutdown_report) if self.shutdown_report else None})
+        log.info(
+            "kernel stopped",
+            extra={"report": attrs.asdict(self.shutdown_report) if self.shutdown_report else None},
+        )
 
     async def __aenter__(self) -> Kernel:
         await self.start()
@@ -442,7 +478,7 @@ class Kernel:
         for collect in list(self.metric_collectors):
             try:
                 samples.extend(collect())
-            except Exception as exc:  # a collector may raise anything; a scrape must not fail
+            except Exception as exc:
                 log.error("metric collector failed: %s", exc, exc_info=exc)
         return samples
 
@@ -465,4 +501,3 @@ def _to_yaml(data: Mapping[str, Any]) -> str:
     buffer = io.StringIO()
     YAML(typ="safe", pure=True).dump(dict(data), buffer)
     return buffer.getvalue()
-

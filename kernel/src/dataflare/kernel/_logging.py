@@ -59,7 +59,9 @@ class ConsoleFormatter(logging.Formatter):
         return text
 
 
-def configure_logging(level: str = "info", fmt: str = "auto", stream: IO[str] | None = None) -> None:
+def configure_logging(
+    level: str = "info", fmt: str = "auto", stream: IO[str] | None = None
+) -> None:
     """Send ``dataflare.*`` logs to ``stream`` (stderr by default), replacing earlier setup.
 
     Args:

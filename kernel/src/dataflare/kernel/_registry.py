@@ -105,4 +105,3 @@ class ComponentRegistry:
 
     def __len__(self) -> int:
         return len(self._components)
-
