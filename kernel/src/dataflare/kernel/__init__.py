@@ -35,9 +35,13 @@ from dataflare.kernel._extensions import (
     ExtensionStatus,
 )
 from dataflare.kernel._kernel import Kernel
+from dataflare.kernel._keyfiles import load_private, load_public, save_private, save_public
 from dataflare.kernel._logging import configure_logging
+from dataflare.kernel._manifest import FileDigest, PluginLimits, PluginManifest
 from dataflare.kernel._markers import hookimpl
 from dataflare.kernel._metrics import MetricSample
+from dataflare.kernel._package import PluginPackage, read_package, sign_package, write_package
+from dataflare.kernel._plugins import host_version, load_plugin
 from dataflare.kernel._record import Record
 from dataflare.kernel._registry import Component, ComponentRegistry, Registrar
 from dataflare.kernel._settings import (
@@ -48,8 +52,17 @@ from dataflare.kernel._settings import (
     LogFormat,
     LogLevel,
     LogSettings,
+    PluginSettings,
 )
+from dataflare.kernel._signing import PublisherKey, SigningIdentity, generate_keypair
 from dataflare.kernel._subjects import subject_matches, validate_pattern, validate_subject
+from dataflare.kernel._trust import TrustStore
+from dataflare.kernel._trust_file import KeyStatus, TrustedKey, default_home
+from dataflare.kernel._verify import VerifiedPlugin, verify_package
+from dataflare.kernel._wasm_engine import WasmEngine
+from dataflare.kernel._wasm_limits import HostLimits
+from dataflare.kernel._wasm_outcome import BatchResult, DeadLetter
+from dataflare.kernel._wasm_plugin import WasmPlugin
 from dataflare.kernel.errors import (
     BatchFormatError,
     BusClosedError,
@@ -66,7 +79,13 @@ from dataflare.kernel.errors import (
     InvalidSubjectError,
     KernelStateError,
     NoRespondersError,
+    PluginError,
+    PluginIncompatibleError,
+    PluginLoadError,
+    PluginRuntimeError,
+    PluginVerificationError,
     RequestTimeoutError,
+    TrustError,
     UnknownComponentError,
 )
 
@@ -74,6 +93,7 @@ __all__ = (
     "ENTRY_POINT_GROUP",
     "KERNEL_SECTIONS",
     "BatchFormatError",
+    "BatchResult",
     "BusClosedError",
     "BusError",
     "BusSettingError",
@@ -86,6 +106,7 @@ __all__ = (
     "ConfigIssue",
     "DataError",
     "DataFlareError",
+    "DeadLetter",
     "Event",
     "EventBus",
     "EventValidationError",
@@ -96,34 +117,66 @@ __all__ = (
     "ExtensionSelection",
     "ExtensionSettings",
     "ExtensionStatus",
+    "FileDigest",
+    "HostLimits",
     "InterpolationError",
     "InvalidSubjectError",
     "Kernel",
     "KernelSettings",
     "KernelStateError",
+    "KeyStatus",
     "LogFormat",
     "LogLevel",
     "LogSettings",
     "Message",
     "MetricSample",
     "NoRespondersError",
+    "PluginError",
+    "PluginIncompatibleError",
+    "PluginLimits",
+    "PluginLoadError",
+    "PluginManifest",
+    "PluginPackage",
+    "PluginRuntimeError",
+    "PluginSettings",
+    "PluginVerificationError",
+    "PublisherKey",
     "Record",
     "RecordBatch",
     "RecordBatchBuilder",
     "Registrar",
     "RequestTimeoutError",
     "ShutdownReport",
+    "SigningIdentity",
     "Subscription",
     "SubscriptionStatistics",
+    "TrustError",
+    "TrustStore",
+    "TrustedKey",
     "UnknownComponentError",
+    "VerifiedPlugin",
+    "WasmEngine",
+    "WasmPlugin",
     "configure_logging",
+    "default_home",
+    "generate_keypair",
     "hookimpl",
+    "host_version",
     "load_config",
+    "load_plugin",
+    "load_private",
+    "load_public",
     "make_converter",
+    "read_package",
+    "save_private",
+    "save_public",
+    "sign_package",
     "subject_matches",
     "validate_file",
     "validate_pattern",
     "validate_subject",
+    "verify_package",
+    "write_package",
 )
 
 __version__: str

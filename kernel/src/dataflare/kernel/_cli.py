@@ -21,7 +21,9 @@ from rich.table import Table
 
 from dataflare.kernel._extensions import ExtensionStatus
 from dataflare.kernel._kernel import Kernel
+from dataflare.kernel._keys_cli import keys
 from dataflare.kernel._logging import configure_logging
+from dataflare.kernel._plugin_cli import plugin
 from dataflare.kernel.errors import ConfigError, DataFlareError
 
 __all__ = ("cli", "main")
@@ -150,6 +152,10 @@ def validate(ctx: click.Context, files: Sequence[Path], fmt: str) -> None:
         click.echo(json.dumps(results, indent=2))
     if not all(result["valid"] for result in results):
         ctx.exit(ConfigError.exit_code)
+
+
+cli.add_command(keys)
+cli.add_command(plugin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

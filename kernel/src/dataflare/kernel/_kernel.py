@@ -36,8 +36,12 @@ from dataflare.kernel._extensions import (
     report_failure,
 )
 from dataflare.kernel._metrics import MetricSample
+from dataflare.kernel._plugins import load_plugin
 from dataflare.kernel._registry import ComponentRegistry
 from dataflare.kernel._settings import KernelSettings
+from dataflare.kernel._trust import TrustStore
+from dataflare.kernel._wasm_engine import WasmEngine
+from dataflare.kernel._wasm_plugin import WasmPlugin
 from dataflare.kernel.errors import (
     ConfigError,
     ExtensionConflictError,
@@ -110,6 +114,7 @@ class Kernel:
         self._started: list[str] = []
         self._stack: AsyncExitStack | None = None
         self._loaded = False
+        self._engine: WasmEngine | None = None
         self._selection = ExtensionSelection()
         self._reported: set[tuple[str, str | None]] = set()
 
@@ -402,6 +407,9 @@ class Kernel:
         finally:
             await stack.aclose()
             self._bus = None
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
         log.info(
             "kernel stopped",
             extra={"report": attrs.asdict(self.shutdown_report) if self.shutdown_report else None},
@@ -458,6 +466,41 @@ class Kernel:
             principal=principal, action=action, resource=resource, context=dict(context or {})
         )
         return False not in votes
+
+    def load_plugin(
+        self, source: Path | bytes, *, params: Mapping[str, str] | None = None
+    ) -> WasmPlugin:
+        """Verify and start a WASM plugin with this kernel's trust store and policy.
+
+        The trust store is ``kernel.plugins.trust_store`` (default
+        ``$DATAFLARE_HOME/trust.json``); every ``dataflare_verify_plugin``
+        implementation may refuse the plugin after its signature checks.
+
+        Args:
+            source: The ``.dfp`` package, or its bytes.
+            params: Parameters overriding the manifest's defaults.
+
+        Raises:
+            PluginVerificationError: A check failed, or an extension refused it.
+            PluginLoadError: The verified module cannot start.
+        """
+        settings = self.settings.plugins
+        trust_path = Path(settings.trust_store) if settings.trust_store else None
+        return load_plugin(
+            source,
+            trust=TrustStore.load(trust_path),
+            params=params,
+            engine=self._wasm_engine(),
+            refusals=self.plugin_refusals,
+        )
+
+    def _wasm_engine(self) -> WasmEngine | None:
+        cache_dir = self.settings.plugins.cache_dir
+        if cache_dir is None:
+            return None  # the process-wide engine and cache
+        if self._engine is None:
+            self._engine = WasmEngine(cache_dir=Path(cache_dir))
+        return self._engine
 
     def plugin_refusals(self, manifest: Mapping[str, Any], key_id: str) -> list[str]:
         """Ask every extension whether a signature-verified WASM plugin may load.

@@ -13,6 +13,9 @@ Every field has a default, so an empty file (or no ``kernel:`` section) is valid
       log:
         level: info             # debug, info, warning, error or critical
         format: auto            # auto, json or console
+      plugins:
+        trust_store: null       # publisher keys; default $DATAFLARE_HOME/trust.json
+        cache_dir: null         # compiled modules; default $DATAFLARE_HOME/cache/wasm
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ __all__ = (
     "LogFormat",
     "LogLevel",
     "LogSettings",
+    "PluginSettings",
 )
 
 
@@ -92,6 +96,17 @@ class LogSettings:
 
 
 @attrs.frozen
+class PluginSettings:
+    """Where WASM plugin trust and compiled code live (``kernel.plugins``)."""
+
+    trust_store: str | None = None
+    """The trust store of publisher keys; ``$DATAFLARE_HOME/trust.json`` when unset."""
+
+    cache_dir: str | None = None
+    """Where compiled modules are cached; ``$DATAFLARE_HOME/cache/wasm`` when unset."""
+
+
+@attrs.frozen
 class KernelSettings:
     """The ``kernel:`` section of a config file."""
 
@@ -103,6 +118,9 @@ class KernelSettings:
 
     log: LogSettings = attrs.field(factory=LogSettings)
     """Logging."""
+
+    plugins: PluginSettings = attrs.field(factory=PluginSettings)
+    """WASM plugins: the trust store and the compile cache."""
 
 
 #: The sections the kernel itself registers; extensions add theirs through a hook.

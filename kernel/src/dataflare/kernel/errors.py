@@ -23,6 +23,12 @@ attributes, and its message says what went wrong and how to fix it.
     ├── DataError                    data does not fit the data model (also a ValueError)
     │   ├── BatchFormatError         bytes are not a valid record batch
     │   └── EventValidationError     an event's fields are invalid
+    ├── PluginError                  a WASM plugin could not be used
+    │   ├── PluginVerificationError  its package failed verification (.reason says which check)
+    │   │   └── PluginIncompatibleError  built for another ABI or DataFlare version
+    │   ├── PluginLoadError          the module is invalid, lacks exports, or imports too much
+    │   ├── TrustError               a signing key file or the trust store is unusable
+    │   └── PluginRuntimeError       a call trapped, ran out of fuel or time, or returned bad output
     └── KernelStateError             the kernel was used outside its lifecycle
 
 Example::
@@ -60,7 +66,13 @@ __all__ = (
     "InvalidSubjectError",
     "KernelStateError",
     "NoRespondersError",
+    "PluginError",
+    "PluginIncompatibleError",
+    "PluginLoadError",
+    "PluginRuntimeError",
+    "PluginVerificationError",
     "RequestTimeoutError",
+    "TrustError",
     "UnknownComponentError",
 )
 
@@ -240,6 +252,71 @@ class EventValidationError(DataError):
         self.problems = tuple(problems)
         detail = "; ".join(f"{path}: {message}" for path, message in self.problems)
         super().__init__(f"invalid event ({len(self.problems)} problem(s)): {detail}")
+
+
+class PluginError(DataFlareError):
+    """Raised when a WASM plugin cannot be used.
+
+    Attributes:
+        plugin: The plugin's name (``namespace/name``) or file, when known.
+    """
+
+    def __init__(self, message: str, *, plugin: str | None = None) -> None:
+        self.plugin = plugin
+        prefix = f"plugin {plugin}: " if plugin else ""
+        super().__init__(f"{prefix}{message}")
+
+
+class PluginVerificationError(PluginError):
+    """Raised when a plugin package fails verification; it never runs.
+
+    Attributes:
+        reason: Which check failed: ``unsigned``, ``bad-signature``,
+            ``hash-mismatch``, ``unknown-key``, ``revoked-key``, ``expired-key``,
+            ``incompatible-host``, ``incompatible-abi``, ``unexpected-file``,
+            ``missing-file``, ``malformed``, or ``refused`` (by an extension).
+    """
+
+    def __init__(self, reason: str, message: str, *, plugin: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message, plugin=plugin)
+
+
+class PluginIncompatibleError(PluginVerificationError):
+    """Raised when a plugin was built for another ABI version or DataFlare version."""
+
+
+class PluginLoadError(PluginError):
+    """Raised when a verified module cannot be instantiated: invalid, missing exports,
+    imports the manifest does not grant, or a failing ``df_init``."""
+
+
+class TrustError(PluginError):
+    """Raised when a signing key file or the trust store is unusable: missing,
+    damaged, hand-edited, or readable or writable by other users."""
+
+
+class PluginRuntimeError(PluginError):
+    """Raised (or recorded in a dead letter) when a plugin call fails.
+
+    Attributes:
+        failure: ``out-of-fuel``, ``deadline``, ``stack-overflow``, ``trap``,
+            ``memory``, ``bad-status`` or ``bad-output``.
+        record_index: The input record that failed, when isolated.
+    """
+
+    def __init__(
+        self,
+        failure: str,
+        message: str,
+        *,
+        plugin: str | None = None,
+        record_index: int | None = None,
+    ) -> None:
+        self.failure = failure
+        self.record_index = record_index
+        where = f" on record {record_index}" if record_index is not None else ""
+        super().__init__(f"{failure}{where}: {message}", plugin=plugin)
 
 
 class KernelStateError(DataFlareError):
