@@ -10,6 +10,7 @@ anyio) and can be given extensions in process, so embedding needs no entry point
 from __future__ import annotations
 
 import inspect
+import io
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -22,6 +23,7 @@ import anyio
 import attrs
 import pluggy
 from anyio.abc import TaskGroup
+from ruamel.yaml import YAML
 
 from dataflare.kernel import hookspecs
 from dataflare.kernel._bus import EventBus, Message, ShutdownReport, Subscription
@@ -537,10 +539,8 @@ def _plugin_name(obj: object) -> str:
 
 
 def _to_yaml(data: Mapping[str, Any]) -> str:
-    import io
-
-    from ruamel.yaml import YAML
-
+    # A mapping config goes through the same YAML loader as a file, so it is validated
+    # (and its errors are reported) exactly the same way.
     buffer = io.StringIO()
     YAML(typ="safe", pure=True).dump(dict(data), buffer)
     return buffer.getvalue()
