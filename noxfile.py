@@ -33,7 +33,7 @@ nox.options.sessions += ["integration"]
 
 def install(session: nox.Session, *extensions: str, group: str = "test") -> None:
     """Install the kernel and the named extensions (editable) plus a dependency group."""
-    paths = ["kernel", *(f"extensions/{name}" for name in extensions)]
+    paths = ["kernel[nats]", *(f"extensions/{name}" for name in extensions)]
     editable = itertools.chain.from_iterable(("-e", path) for path in paths)
     session.install(*nox.project.dependency_groups(PYPROJECT, group), *editable)
 
@@ -99,8 +99,8 @@ def versions(session: nox.Session) -> None:
     for path, project in projects.items():
         extras = project.get("optional-dependencies", {}).values()
         for requirement in [*project.get("dependencies", []), *itertools.chain(*extras)]:
-            match = re.match(r"(dataflare-[a-z]+)\s*(.*)", requirement)
-            if match and match.group(2) != f"=={version}":
+            match = re.match(r"(dataflare-[a-z]+)(\[[a-z,]+\])?\s*(.*)", requirement)
+            if match and match.group(3) != f"=={version}":
                 session.error(f"{path.relative_to(ROOT)}: {requirement!r} must pin =={version}")
     session.log(f"{len(projects)} distributions at {version}")
 

@@ -1,0 +1,120 @@
+"""The ``events`` extension: the ``events:`` config section and the store's lifecycle.
+
+Registered through the ``dataflare.extensions`` entry point as ``events``. It
+validates ``events:``, opens the event store (and the dead-letter store) when the
+kernel starts and closes them when it stops; :meth:`EventsExtension.processor`
+builds a processor wired to them with the configured retry and concurrency.
+
+Example::
+
+    extension = EventsExtension()
+    async with Kernel({"events": {"store": "memory"}}, plugins=[extension]) as kernel:
+        await extension.store.append(Event.create("order.created", {}, source="shop"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dataflare.events._dlq import StoreDeadLetterSink
+from dataflare.events._positions import FilePositionStore, MemoryPositionStore, PositionStore
+from dataflare.events._processor import EventProcessor
+from dataflare.events._settings import EventsSettings
+from dataflare.events._store_api import EventStore
+from dataflare.events._store_file import FileEventStore
+from dataflare.events._store_memory import MemoryEventStore
+from dataflare.kernel import KernelStateError, hookimpl
+
+__all__ = ("EventsExtension",)
+
+
+class EventsExtension:
+    """Adds the ``events:`` section and opens the event store while the kernel runs."""
+
+    name = "events"
+    """The extension's name when registered in process (the entry point's name too)."""
+
+    def __init__(self) -> None:
+        self.settings = EventsSettings()
+        self._store: EventStore | None = None
+        self._dead_letters: StoreDeadLetterSink | None = None
+        self._positions: PositionStore | None = None
+
+    @hookimpl
+    def dataflare_config_sections(self, register: Any) -> None:
+        """Register ``events:`` with :class:`EventsSettings`."""
+        register("events", EventsSettings)
+
+    @hookimpl
+    def dataflare_configure(self, config: Mapping[str, Any]) -> None:
+        """Keep the validated ``events:`` settings."""
+        self.settings = config["events"]
+
+    @hookimpl
+    async def dataflare_startup(self) -> None:
+        """Open the event store and the dead-letter store (recovering a torn tail)."""
+        settings = self.settings
+        if settings.store == "memory":
+            store: EventStore = MemoryEventStore()
+            letters: EventStore = MemoryEventStore()
+            self._positions = MemoryPositionStore()
+        else:
+            base = settings.directory()
+            store = FileEventStore(base / "log", fsync=settings.fsync)
+            letters = FileEventStore(base / "dead-letters", fsync=settings.fsync)
+            self._positions = FilePositionStore(base / "consumers")
+        await store.open()
+        try:
+            await letters.open()
+        except BaseException:
+            await store.aclose()
+            raise
+        self._store, self._dead_letters = store, StoreDeadLetterSink(letters)
+
+    @hookimpl
+    async def dataflare_shutdown(self) -> None:
+        """Close both stores (waiting for an append in progress)."""
+        store, letters = self._store, self._dead_letters
+        self._store = self._dead_letters = None
+        try:
+            if store is not None:
+                await store.aclose()
+        finally:
+            if letters is not None:
+                await letters.store.aclose()
+
+    @property
+    def store(self) -> EventStore:
+        """The event store; open while the kernel runs."""
+        if self._store is None:
+            raise KernelStateError(
+                "the event store is open only while the kernel runs: use "
+                "'async with Kernel(...)' before touching extension.store"
+            )
+        return self._store
+
+    @property
+    def dead_letters(self) -> StoreDeadLetterSink:
+        """The dead-letter sink; open while the kernel runs."""
+        if self._dead_letters is None:
+            raise KernelStateError("the dead-letter store is open only while the kernel runs")
+        return self._dead_letters
+
+    def processor(self, *, name: str = "default") -> EventProcessor:
+        """Build a processor over the store with the configured retry and concurrency.
+
+        Its position is kept under ``path/consumers`` (in memory for a memory store),
+        and its dead letters go to :attr:`dead_letters`.
+
+        Args:
+            name: The consumer's name, which keys its committed position.
+        """
+        return EventProcessor(
+            self.store,
+            dead_letters=self.dead_letters,
+            concurrency=self.settings.concurrency,
+            retry=self.settings.retry,
+            positions=self._positions,
+            name=name,
+        )
