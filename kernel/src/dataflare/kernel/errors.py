@@ -29,7 +29,16 @@ attributes, and its message says what went wrong and how to fix it.
     │   ├── PluginLoadError          the module is invalid, lacks exports, or imports too much
     │   ├── TrustError               a signing key file or the trust store is unusable
     │   └── PluginRuntimeError       a call trapped, ran out of fuel or time, or returned bad output
-    └── KernelStateError             the kernel was used outside its lifecycle
+    ├── KernelStateError             the kernel was used outside its lifecycle
+    └── MessagingError               the message log (JetStream or in-memory) failed
+        ├── ConnectionLostError      NATS cannot be reached, or reconnecting gave up
+        ├── LogClosedError           a log, consumer or store used before open or after close
+        ├── PublishError             a message was refused or not acknowledged in time
+        ├── StreamNotFoundError      no stream by that name (also a LookupError)
+        ├── RevisionConflictError    a KV create/update lost a race with another writer
+        ├── MessagingTimeoutError    the server did not answer in time (also a TimeoutError)
+        ├── MessagingValueError      a name, key or setting is not allowed (also a ValueError)
+        └── NatsServerError          a local nats-server could not be found or started
 
 Example::
 
@@ -56,6 +65,7 @@ __all__ = (
     "BusError",
     "BusSettingError",
     "ConfigError",
+    "ConnectionLostError",
     "DataError",
     "DataFlareError",
     "EventValidationError",
@@ -65,13 +75,21 @@ __all__ = (
     "InterpolationError",
     "InvalidSubjectError",
     "KernelStateError",
+    "LogClosedError",
+    "MessagingError",
+    "MessagingTimeoutError",
+    "MessagingValueError",
+    "NatsServerError",
     "NoRespondersError",
     "PluginError",
     "PluginIncompatibleError",
     "PluginLoadError",
     "PluginRuntimeError",
     "PluginVerificationError",
+    "PublishError",
     "RequestTimeoutError",
+    "RevisionConflictError",
+    "StreamNotFoundError",
     "TrustError",
     "UnknownComponentError",
 )
@@ -321,3 +339,117 @@ class PluginRuntimeError(PluginError):
 
 class KernelStateError(DataFlareError):
     """Raised when the kernel is used outside its lifecycle (for example before start)."""
+
+
+class MessagingError(DataFlareError):
+    """Raised when the message log (JetStream, or its in-memory stand-in) fails an operation."""
+
+
+class ConnectionLostError(MessagingError):
+    """Raised when NATS cannot be reached: at connect, or once reconnecting gave up.
+
+    Attributes:
+        servers: The server URLs that were tried.
+    """
+
+    def __init__(self, servers: Sequence[str], reason: str) -> None:
+        self.servers = tuple(servers)
+        super().__init__(
+            f"cannot reach NATS at {', '.join(self.servers)}: is the server running? "
+            f"`dataflare dev up` starts one ({reason})"
+        )
+
+
+class LogClosedError(MessagingError):
+    """Raised when a message log, consumer or store is used before it is open or after close."""
+
+
+class PublishError(MessagingError):
+    """Raised when a message was refused, or not acknowledged within the publish time budget.
+
+    Attributes:
+        subject: The subject it was published to.
+        msg_id: Its ``Nats-Msg-Id``; publishing again with it is safe in the duplicate window.
+        outcome_unknown: ``True`` when no answer came in time, so it may be stored;
+            ``False`` when it was refused and is not stored.
+    """
+
+    def __init__(
+        self, subject: str, msg_id: str | None, reason: str, *, outcome_unknown: bool
+    ) -> None:
+        self.subject = subject
+        self.msg_id = msg_id
+        self.outcome_unknown = outcome_unknown
+        super().__init__(f"message to {subject!r} (msg id {msg_id}): {reason}")
+
+
+class StreamNotFoundError(MessagingError, LookupError):
+    """Raised when no stream has the given name.
+
+    Attributes:
+        stream: The name that was asked for.
+    """
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        super().__init__(
+            f"no stream called {stream!r}: create it first with "
+            f"ensure_stream(StreamConfig(name={stream!r}, subjects=[...]))"
+        )
+
+
+class RevisionConflictError(MessagingError):
+    """Raised when a KV ``create`` finds the key present, or ``update`` finds a newer revision.
+
+    Attributes:
+        key: The key written.
+        expected: The revision the writer expected (0: the key must not exist).
+    """
+
+    def __init__(self, key: str, expected: int) -> None:
+        self.key = key
+        self.expected = expected
+        problem = "exists" if expected == 0 else f"is no longer at revision {expected}"
+        super().__init__(
+            f"key {key!r} {problem}: another writer got there first; read it again and retry"
+        )
+
+
+class MessagingTimeoutError(MessagingError, TimeoutError):
+    """Raised when the server does not answer a request in time.
+
+    Attributes:
+        operation: What was asked (``"stream info for 'ORDERS'"``).
+        timeout: The seconds waited.
+    """
+
+    def __init__(self, operation: str, timeout: float, hint: str) -> None:
+        self.operation = operation
+        self.timeout = timeout
+        super().__init__(f"no answer to {operation} within {timeout:g}s: {hint}")
+
+
+class MessagingValueError(MessagingError, ValueError):
+    """Raised when a stream, consumer or bucket name, a key, or a setting is not allowed.
+
+    Attributes:
+        setting: What was refused (``"ConsumerConfig.max_deliver"``).
+        value: The value that was given.
+    """
+
+    def __init__(self, setting: str, value: object, problem: str) -> None:
+        self.setting = setting
+        self.value = value
+        super().__init__(f"{setting}={value!r} is not allowed: {problem}")
+
+
+class NatsServerError(MessagingError):
+    """Raised when a local ``nats-server`` cannot be found, started, or become ready.
+
+    Attributes:
+        log: The end of the server's log, when it wrote one.
+    """
+
+    def __init__(self, message: str, *, log: str = "") -> None:
+        self.log = log
+        super().__init__(f"{message}\n{log}" if log else message)
