@@ -7,7 +7,7 @@ honest as a stand-in for JetStream.
 from __future__ import annotations
 
 import os
-from datetime import UTC
+from datetime import UTC, datetime
 
 import anyio
 import pytest
@@ -347,3 +347,95 @@ async def test_a_zombies_late_ack_is_accepted(log):
     assert (second.seq, second.delivered) == (zombie.seq, 2)
     await zombie.ack()
     assert await consumer.fetch(1, timeout=1.0) == []  # the second worker's copy is done too
+
+
+async def read_all(log: MessageLog, **options) -> list[list[int]]:
+    return [[m.seq for m in chunk] async for chunk in log.read("ORDERS", **options)]
+
+
+async def test_read_yields_everything_in_batches_and_leaves_no_consumer_state(log):
+    await orders(log, 7)
+    assert await read_all(log, batch=3) == [[1, 2, 3], [4, 5, 6], [7]]
+    assert await read_all(log, batch=3) == [[1, 2, 3], [4, 5, 6], [7]]  # nothing was acked
+    messages = [m async for chunk in log.read("ORDERS") for m in chunk]
+    assert [m.data for m in messages] == [f"order-{i}".encode() for i in range(1, 8)]
+
+
+async def test_read_from_a_sequence_a_time_and_a_subject(log):
+    await orders(log, 3)
+    await anyio.sleep(0.02)
+    await log.publish("orders.old", b"order-4")
+    await log.publish("orders.new", b"order-5")
+    start = (await log.get("ORDERS", 4)).time.astimezone(UTC)
+    assert await read_all(log, start_seq=2) == [[2, 3, 4, 5]]
+    assert await read_all(log, start_time=start) == [[4, 5]]
+    assert await read_all(log, filter_subject="orders.old") == [[4]]
+    assert await read_all(log, start_seq=99) == []
+
+
+async def test_read_stops_at_the_last_sequence_of_when_it_began(log):
+    await orders(log, 4)
+    seen = []
+    async for chunk in log.read("ORDERS", batch=2):
+        seen += [m.seq for m in chunk]
+        await log.publish("orders.new", b"late")  # arrives during the read
+    assert seen == [1, 2, 3, 4]
+
+
+async def test_read_of_a_missing_stream_or_with_bad_arguments_is_refused(log):
+    await orders(log, 1)
+    with pytest.raises(StreamNotFoundError):
+        [chunk async for chunk in log.read("NOPE")]
+    with pytest.raises(MessagingValueError, match="batch"):
+        await read_all(log, batch=0)
+    with pytest.raises(MessagingValueError, match="not both"):
+        await read_all(log, start_seq=1, start_time=datetime.now(UTC))
+    with pytest.raises(MessagingValueError, match="timezone-aware"):
+        await read_all(log, start_time=datetime.now())
+
+
+async def test_only_if_empty_stores_once_per_subject_with_no_time_window(log):
+    await log.ensure_stream(StreamConfig("ORDERS", ["orders.>"], duplicate_window=0.1))
+    first = await log.publish("orders.id-1", b"a", msg_id="a", only_if_empty="orders.id-1")
+    await anyio.sleep(0.3)  # past the msg id window: only the subject check can catch it
+    again = await log.publish("orders.id-1", b"b", msg_id="b", only_if_empty="orders.id-1")
+    other = await log.publish("orders.id-2", b"c", only_if_empty="orders.id-2")
+    assert (first.duplicate, again.duplicate, other.duplicate) == (False, True, False)
+    assert again.seq == first.seq
+    assert again.stream == "ORDERS"
+    assert (await log.stream_state("ORDERS")).last_seq == 2
+    assert (await log.get("ORDERS", first.seq)).data == b"a"
+
+
+async def test_only_if_empty_takes_a_pattern_over_several_subjects(log):
+    await log.ensure_stream(ORDERS)
+    await log.publish("orders.o-1.created", b"1")
+    await log.publish("orders.o-1x.created", b"2")  # a longer token is not under orders.o-1
+    taken = await log.publish("orders.o-1.paid", b"3", only_if_empty="orders.o-1.>")
+    free = await log.publish("orders.o-2.paid", b"4", only_if_empty="orders.o-2.>")
+    wild = await log.publish("orders.o-3.paid", b"5", only_if_empty="orders.*.created")
+    assert (taken.duplicate, taken.seq) == (True, 1)
+    assert (free.duplicate, free.seq) == (False, 3)
+    assert (wild.duplicate, wild.seq) == (True, 2)
+    assert (await log.stream_state("ORDERS")).last_seq == 3
+
+
+async def test_only_if_empty_in_a_batch_names_the_first_copy(log):
+    await log.ensure_stream(ORDERS)
+    items = [
+        OutgoingMessage(f"orders.id-{n}", f"{i}".encode(), only_if_empty=f"orders.id-{n}")
+        for i, n in enumerate([1, 2, 1, 3, 2])
+    ]
+    acks = await log.publish_batch(items)
+    assert [a.duplicate for a in acks] == [False, False, True, False, True]
+    assert [a.seq for a in acks] == [1, 2, 1, 3, 2]
+
+
+async def test_only_if_empty_sees_past_aged_out_messages(log):
+    await log.ensure_stream(StreamConfig("ORDERS", ["orders.>"], max_age=0.5))
+    await log.publish("orders.id-1", b"old")
+    await anyio.sleep(0.8)
+    await log.publish("orders.id-2", b"new")  # the first has aged out by now
+    again = await log.publish("orders.id-1", b"again", only_if_empty="orders.id-1")
+    assert again.duplicate is False
+    assert (await log.publish("orders.x", b"x", only_if_empty="orders.id-2")).duplicate

@@ -14,12 +14,14 @@ from dataflare.events import (
     EventsExtension,
     EventsSettings,
     FileEventStore,
+    JetStreamEventStore,
     MemoryEventStore,
     RetryPolicy,
 )
 from dataflare.kernel import ConfigError, Event, ExtensionStatus, Kernel, KernelStateError
 
 pytestmark = pytest.mark.anyio
+pytest_plugins = ["dataflare.kernel.testing"]
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -99,7 +101,9 @@ def test_a_bad_section_is_a_config_error_with_positions(tmp_path):
     with pytest.raises(ConfigError) as caught:
         Kernel(path, plugins=[EventsExtension()], discover=False).load()
     rendered = [issue.render() for issue in caught.value.issues]
-    assert rendered[0].startswith(f"{path}:3:10: events.store: expected one of: file or memory")
+    assert rendered[0].startswith(
+        f"{path}:3:10: events.store: expected one of: file, memory or jetstream"
+    )
     assert rendered[1].startswith(f"{path}:5:19: events.retry.max_attempts:")
     assert caught.value.exit_code == 78
 
@@ -133,3 +137,47 @@ async def test_shutdown_closes_both_stores(tmp_path):
     with anyio.fail_after(10):
         async with FileEventStore(tmp_path / "log"), FileEventStore(tmp_path / "dead-letters"):
             pass
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # nats-py: asyncio only
+async def test_a_jetstream_store_keeps_events_and_positions_across_restarts(nats_server):
+    """With store: jetstream the events, dead letters and positions live on the server."""
+    config = {"events": {"store": "jetstream", "jetstream": {"servers": [nats_server.url]}}}
+    first = EventsExtension()
+    async with Kernel(config, plugins=[first], discover=False):
+        assert isinstance(first.store, JetStreamEventStore)
+        await first.store.append_many([event(1), event(2)])
+        processor = first.processor(name="billing")
+        processor.on(">", _refuse_two, name="refuse")
+        assert (await processor.process_available()).committed == 2
+    second = EventsExtension()
+    async with Kernel(config, plugins=[second], discover=False):
+        assert await second.store.last_offset() == 2
+        assert [d.event.id for d in await second.dead_letters.list()] == ["e-2"]
+        await second.store.append(event(3))
+        again = second.processor(name="billing")
+        seen: list[str] = []
+        again.on(">", lambda e: _note(seen, e), name="note")
+        assert (await again.process_available()).committed == 3
+    assert seen == ["e-3"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # nats-py: asyncio only
+async def test_an_unreachable_server_fails_startup_naming_the_fix():
+    """A jetstream store with no server answering is reported, and the kernel carries on."""
+    config = {"events": {"store": "jetstream", "jetstream": {"servers": ["nats://127.0.0.1:9"]}}}
+    extension = EventsExtension()
+    async with Kernel(config, plugins=[extension], discover=False) as kernel:
+        (info,) = kernel.extensions
+        assert info.status is ExtensionStatus.FAILED
+        assert "cannot reach NATS at nats://127.0.0.1:9" in (info.error or "")
+        assert "dataflare dev up" in (info.error or "")
+
+
+async def _refuse_two(event: Event) -> None:
+    if event.id == "e-2":
+        raise ValueError("nope")
+
+
+async def _note(seen: list[str], event: Event) -> None:
+    seen.append(event.id)

@@ -7,8 +7,8 @@ from pathlib import Path
 import attrs
 import pytest
 
-from dataflare.events import EventsSettings, RetryPolicy
-from dataflare.kernel import KERNEL_SECTIONS, ConfigError, load_config
+from dataflare.events import EventsExtension, EventsSettings, RetryPolicy
+from dataflare.kernel import KERNEL_SECTIONS, ConfigError, Kernel, load_config
 
 SECTIONS = {**KERNEL_SECTIONS, "events": EventsSettings}
 
@@ -77,7 +77,7 @@ def test_every_mistake_in_the_section_is_reported_with_its_position():
         "events.retry.max_backoff",
     }
     assert (found["events.store"].line, found["events.store"].column) == (2, 10)
-    assert found["events.store"].expected == "one of: file or memory"
+    assert found["events.store"].expected == "one of: file, memory or jetstream"
     assert (found["events.concurrency"].line, found["events.concurrency"].column) == (4, 16)
     assert ">= 1" in found["events.concurrency"].message
     assert found["events.retry.initial_backof"].hint == "did you mean 'initial_backoff'?"
@@ -89,3 +89,21 @@ def test_a_blank_path_is_refused():
     """path: '' would put the store in the working directory by accident, so it is refused."""
     with pytest.raises(ConfigError, match="path must name a directory"):
         _load("events:\n  path: '  '\n")
+
+
+@pytest.mark.parametrize(
+    ("jetstream", "message"),
+    [
+        ({"servers": []}, "name one server at least"),
+        ({"servers": ["http://127.0.0.1:4222"]}, "is not a NATS URL"),
+        ({"stream": "my.events"}, "cannot name a stream"),
+        ({"replicas": 7}, "replicas"),
+    ],
+)
+def test_bad_jetstream_settings_are_refused_with_the_fix(tmp_path, jetstream, message):
+    """The jetstream: subsection is checked like the rest, naming what to write instead."""
+    path = tmp_path / "dataflare.yaml"
+    body = ", ".join(f"{key}: {value}" for key, value in jetstream.items())
+    path.write_text(f"events:\n  store: jetstream\n  jetstream: {{{body}}}\n")
+    with pytest.raises(ConfigError, match=message):
+        Kernel(path, plugins=[EventsExtension()], discover=False).load()

@@ -15,6 +15,7 @@ from dataflare.events import (
     EventStore,
     FileEventStore,
     InvalidQueryError,
+    JetStreamEventStore,
     MemoryEventStore,
     StoreClosedError,
     StoredEvent,
@@ -23,14 +24,37 @@ from dataflare.events import (
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["memory", "file"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
-    """An open, empty store of each kind (file segments are small, so reads cross them)."""
-    made: EventStore = (
-        MemoryEventStore()
-        if request.param == "memory"
-        else FileEventStore(tmp_path / "log", segment_bytes=1024)
-    )
+pytest_plugins = ["dataflare.kernel.testing"]
+
+# nats-py runs on asyncio only, so JetStream is checked there; the others on both.
+KINDS = [("memory", "asyncio"), ("memory", "trio"), ("file", "asyncio"), ("file", "trio")]
+KINDS += [("jetstream", "asyncio")]
+
+
+@pytest.fixture(params=KINDS, ids=["-".join(kind) for kind in KINDS])
+def kind(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """A store kind and the async backend to check it on."""
+    return request.param
+
+
+@pytest.fixture
+def anyio_backend(kind: tuple[str, str]) -> str:
+    return kind[1]
+
+
+@pytest.fixture
+async def store(
+    kind: tuple[str, str], request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[EventStore]:
+    """An open, empty store of each kind (file segments are small, so reads cross them),
+    JetStream on a real nats-server."""
+    made: EventStore
+    if kind[0] == "memory":
+        made = MemoryEventStore()
+    elif kind[0] == "file":
+        made = FileEventStore(tmp_path / "log", segment_bytes=1024)
+    else:
+        made = JetStreamEventStore(request.getfixturevalue("nats_server").url)
     async with made:
         yield made
 

@@ -24,7 +24,7 @@ Example::
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Literal, Self
@@ -229,12 +229,19 @@ class MessageLog(abc.ABC):
         *,
         headers: Mapping[str, str] | None = None,
         msg_id: str | None = None,
+        only_if_empty: str | None = None,
     ) -> PubAck:
         """Store one message and return the receipt.
 
         A repeat of ``msg_id`` inside the stream's duplicate window is not stored again:
         the receipt says ``duplicate``. Without one, a fresh id is made (so retries are
         safe) and put in the ``Nats-Msg-Id`` header.
+
+        With ``only_if_empty`` (a subject, or a pattern such as ``"orders.o-1.>"``) the
+        message is stored only if no stored message matches it, checked by the stream
+        itself in the same round trip: otherwise nothing is stored and the receipt says
+        ``duplicate`` with the seq of the newest message there. Put an id in the subject
+        for idempotency with no time window.
 
         Raises:
             PublishError: No stream captures ``subject``, the message was refused, or no
@@ -255,6 +262,28 @@ class MessageLog(abc.ABC):
     @abc.abstractmethod
     async def get(self, stream: str, seq: int) -> StoredMessage | None:
         """Return the message at ``seq``, or ``None`` if there is none (or it aged out)."""
+
+    @abc.abstractmethod
+    def read(
+        self,
+        stream: str,
+        *,
+        start_seq: int | None = None,
+        start_time: datetime | None = None,
+        filter_subject: str | None = None,
+        batch: int = 512,
+    ) -> AsyncGenerator[list[StoredMessage], None]:
+        """Yield the stream's messages in sequence order, in lists of up to ``batch``.
+
+        A read keeps no state on the server and acknowledges nothing: it is for replay
+        and inspection. It starts at ``start_seq``, or at the first message stored at or
+        after ``start_time``, or at the start, and stops at the stream's last sequence
+        as its leader reported it when the read began, so a read of a live stream ends.
+
+        Raises:
+            StreamNotFoundError: There is no such stream (on the first iteration).
+            MessagingValueError: ``batch`` < 1, both starts given, a naive ``start_time``.
+        """
 
     @abc.abstractmethod
     async def consumer(self, stream: str, config: ConsumerConfig) -> PullConsumer:

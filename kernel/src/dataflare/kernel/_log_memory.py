@@ -17,7 +17,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import UTC, datetime
 
 import anyio
@@ -39,9 +39,10 @@ from dataflare.kernel._log_values import (
     StreamConfig,
     StreamState,
     check_bucket,
+    check_read,
     stamp_msg_id,
 )
-from dataflare.kernel._subjects import subject_matches, validate_subject
+from dataflare.kernel._subjects import subject_matches, validate_pattern, validate_subject
 from dataflare.kernel.errors import (
     LogClosedError,
     MessagingError,
@@ -129,16 +130,22 @@ class MemoryLog(MessageLog):
         *,
         headers: Mapping[str, str] | None = None,
         msg_id: str | None = None,
+        only_if_empty: str | None = None,
     ) -> PubAck:
         self._check_open()
         validate_subject(subject)
         await checkpoint()
-        return self._store(subject, data, headers, msg_id)
+        return self._store(subject, data, headers, msg_id, only_if_empty)
 
     def _store(
-        self, subject: str, data: bytes, headers: Mapping[str, str] | None, msg_id: str | None
+        self,
+        subject: str,
+        data: bytes,
+        headers: Mapping[str, str] | None,
+        msg_id: str | None,
+        only_if_empty: str | None,
     ) -> PubAck:
-        sent, msg_id, chosen = stamp_msg_id(headers, msg_id)
+        sent, msg_id, chosen = stamp_msg_id(headers, msg_id, only_if_empty=only_if_empty)
         stream = self._routes.get(subject)
         if stream is None:
             stream = next((s for s in self._streams.values() if _captures(s, subject)), None)
@@ -150,10 +157,14 @@ class MemoryLog(MessageLog):
         stream.expire(now)
         if msg_id in stream.msg_ids:
             return PubAck(stream.config.name, stream.msg_ids[msg_id][0], True)
+        taken = None if only_if_empty is None else stream.last_matching(only_if_empty)
+        if taken is not None:
+            return PubAck(stream.config.name, taken, True)
         stream.last_seq += 1
         stream.last_time = datetime.now(UTC)
         stored = StoredMessage(subject, bytes(data), sent, stream.last_seq, stream.last_time)
         stream.messages[stream.last_seq] = (stored, now)
+        stream.index(subject, stream.last_seq)
         if chosen:  # a generated id is never re-sent in-process, so it need not be remembered
             stream.msg_ids[msg_id] = (stream.last_seq, now)
         stream.notify()
@@ -165,13 +176,48 @@ class MemoryLog(MessageLog):
         for index, item in enumerate(items):
             if index % 1000 == 0:
                 await checkpoint()  # let other tasks run during a large batch
-            acks.append(self._store(item.subject, item.data, item.headers, item.msg_id))
+            acks.append(
+                self._store(item.subject, item.data, item.headers, item.msg_id, item.only_if_empty)
+            )
         return acks
 
     async def get(self, stream: str, seq: int) -> StoredMessage | None:
         found = self._stream(stream).messages.get(seq)
         await checkpoint()
         return None if found is None else found[0]
+
+    async def read(
+        self,
+        stream: str,
+        *,
+        start_seq: int | None = None,
+        start_time: datetime | None = None,
+        filter_subject: str | None = None,
+        batch: int = 512,
+    ) -> AsyncGenerator[list[StoredMessage], None]:
+        check_read(start_seq, start_time, batch)
+        if filter_subject is not None:
+            validate_pattern(filter_subject)
+        found = self._stream(stream)
+        await checkpoint()
+        last, seq, chunk = found.last_seq, max(start_seq or 1, 1), []
+        while seq <= last:  # bounded: seq grows by one each turn
+            entry = found.messages.get(seq)
+            seq += 1
+            if entry is None:
+                continue  # aged out
+            message = entry[0]
+            if start_time is not None and message.time < start_time:
+                continue
+            if filter_subject is not None and not subject_matches(filter_subject, message.subject):
+                continue
+            chunk.append(message)
+            if len(chunk) == batch:
+                yield chunk
+                chunk = []
+                self._check_open()
+        if chunk:
+            yield chunk
 
     async def consumer(self, stream: str, config: ConsumerConfig) -> PullConsumer:
         found = self._stream(stream)

@@ -37,6 +37,11 @@ class MemoryStream:
     changed: anyio.Event | None = None  # made by the first waiter: publishing stays cheap
     messages: dict[int, tuple[StoredMessage, float]] = attrs.field(factory=dict)
     msg_ids: dict[str, tuple[int, float]] = attrs.field(factory=dict)
+    # For only_if_empty: subject -> its newest seq, and token prefix ("a", "a.b") -> the
+    # newest seq of a subject below it. None after messages aged out: rebuilt on use.
+    subject_index: tuple[dict[str, int], dict[str, int]] | None = attrs.field(
+        factory=lambda: ({}, {})
+    )
     last_seq: int = 0
     last_time: datetime | None = None
 
@@ -57,9 +62,35 @@ class MemoryStream:
         max_age = self.config.max_age or math.inf
         while self.messages and now - next(iter(self.messages.values()))[1] >= max_age:
             del self.messages[next(iter(self.messages))]
+            self.subject_index = None
         window = self.config.effective_duplicate_window
         while self.msg_ids and now - next(iter(self.msg_ids.values()))[1] >= window:
             del self.msg_ids[next(iter(self.msg_ids))]
+
+    def index(self, subject: str, seq: int) -> None:
+        """Record a newly stored message's subject for :meth:`last_matching`."""
+        if self.subject_index is None:
+            return  # rebuilt from the messages on next use
+        exact, below = self.subject_index
+        exact[subject] = seq
+        tokens = subject.split(".")
+        for end in range(1, len(tokens)):
+            below[".".join(tokens[:end])] = seq
+
+    def last_matching(self, pattern: str) -> int | None:
+        """The newest stored seq whose subject matches ``pattern``, or ``None``."""
+        if self.subject_index is None:
+            self.subject_index = ({}, {})
+            for seq, (message, _) in self.messages.items():
+                self.index(message.subject, seq)
+        exact, below = self.subject_index
+        tokens = pattern.split(".")
+        if "*" not in tokens and ">" not in tokens:
+            return exact.get(pattern)
+        if "*" not in tokens:  # "a.b.>": any subject under the literal prefix
+            return below.get(".".join(tokens[:-1]))
+        found = (s for s, (m, _) in self.messages.items() if subject_matches(pattern, m.subject))
+        return max(found, default=None)
 
     def start_seq(self, config: ConsumerConfig) -> int:
         """The first sequence a new consumer with ``config`` considers."""

@@ -26,7 +26,9 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environm
 import json
 import logging
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
+from datetime import datetime
 from typing import Any, Self
 
 import anyio
@@ -47,6 +49,7 @@ from dataflare.kernel._log_nats_link import (
 )
 from dataflare.kernel._log_nats_parts import NatsConsumer, NatsKeyValue, NatsObjectStore
 from dataflare.kernel._log_nats_publish import Publisher
+from dataflare.kernel._log_nats_read import read_stream
 from dataflare.kernel._log_values import (
     ConsumerConfig,
     OutgoingMessage,
@@ -55,9 +58,10 @@ from dataflare.kernel._log_values import (
     StreamConfig,
     StreamState,
     check_bucket,
+    check_read,
     stamp_msg_id,
 )
-from dataflare.kernel._subjects import validate_subject
+from dataflare.kernel._subjects import validate_pattern, validate_subject
 from dataflare.kernel.errors import (
     LogClosedError,
     MessagingError,
@@ -215,15 +219,23 @@ class NatsLog(MessageLog):
         *,
         headers: Mapping[str, str] | None = None,
         msg_id: str | None = None,
+        only_if_empty: str | None = None,
     ) -> PubAck:
         _, publisher = self._open()
         validate_subject(subject)
-        sent, msg_id, _ = stamp_msg_id(headers, msg_id)
+        sent, msg_id, _ = stamp_msg_id(headers, msg_id, only_if_empty=only_if_empty)
         return await publisher.publish_one((subject, data, sent, msg_id), anyio.current_time())
 
     async def publish_batch(self, items: Sequence[OutgoingMessage]) -> list[PubAck]:
         _, publisher = self._open()
-        prepared = [(i.subject, i.data, *stamp_msg_id(i.headers, i.msg_id)[:2]) for i in items]
+        prepared = [
+            (
+                i.subject,
+                i.data,
+                *stamp_msg_id(i.headers, i.msg_id, only_if_empty=i.only_if_empty)[:2],
+            )
+            for i in items
+        ]
         return await publisher.publish_many(prepared)
 
     async def get(self, stream: str, seq: int) -> StoredMessage | None:
@@ -245,6 +257,35 @@ class NatsLog(MessageLog):
         if raw.subject is None or raw.time is None:
             raise MessagingError(f"JetStream returned message {seq} of {stream!r} incomplete")
         return StoredMessage(raw.subject, raw.data or b"", raw.headers, seq, raw.time)
+
+    async def read(
+        self,
+        stream: str,
+        *,
+        start_seq: int | None = None,
+        start_time: datetime | None = None,
+        filter_subject: str | None = None,
+        batch: int = 512,
+    ) -> AsyncGenerator[list[StoredMessage], None]:
+        link, _ = self._open()
+        check_read(start_seq, start_time, batch)
+        if filter_subject is not None:
+            validate_pattern(filter_subject)
+        last_seq = (await self.stream_state(stream)).last_seq
+        if last_seq == 0 or (start_seq or 0) > last_seq:
+            return
+        chunks = read_stream(
+            link,
+            stream,
+            last_seq,
+            start_seq=start_seq,
+            start_time=start_time,
+            filter_subject=filter_subject,
+            batch=batch,
+        )
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk
 
     async def consumer(self, stream: str, config: ConsumerConfig) -> PullConsumer:
         link, _ = self._open()

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 
 import anyio
@@ -23,13 +24,18 @@ import nats.js.errors
 from nats.js import api
 
 from dataflare.kernel._log_nats_link import NatsLink
-from dataflare.kernel._log_values import PubAck
+from dataflare.kernel._log_values import EXPECTED_SUBJECT_HEADER, PubAck
 from dataflare.kernel.errors import ConnectionLostError, PublishError
 
 __all__ = ("Prepared", "Publisher")
 
 Prepared = tuple[str, bytes, dict[str, str], str]
 """A message ready to send: subject, data, headers (with its msg id), msg id."""
+
+# The stream's answer when the subject's last sequence is not the expected one; its
+# description, "wrong last sequence: 42", names the message already there.
+_WRONG_LAST_SEQ = 10071
+_LAST_SEQ = re.compile(r"wrong last sequence: (\d+)")
 
 _RETRYABLE = (
     TimeoutError,
@@ -75,6 +81,9 @@ class Publisher:
             except _RETRYABLE as exc:
                 cause = f"{type(exc).__name__}: {exc}"
             except nats.js.errors.APIError as exc:
+                taken = await self._subject_taken(exc, subject, headers)
+                if taken is not None:
+                    return taken
                 reason = f"refused by the stream: {exc.description} (error {exc.err_code})"
                 raise PublishError(subject, msg_id, reason, outcome_unknown=False) from None
             except nats.errors.MaxPayloadError:
@@ -94,6 +103,21 @@ class Publisher:
             "the same msg id is safe",
             outcome_unknown=True,
         )
+
+    async def _subject_taken(
+        self, exc: nats.js.errors.APIError, subject: str, headers: dict[str, str]
+    ) -> PubAck | None:
+        """The duplicate receipt when an ``only_if_empty`` publish found a message there."""
+        if EXPECTED_SUBJECT_HEADER not in headers or exc.err_code != _WRONG_LAST_SEQ:
+            return None
+        found = _LAST_SEQ.search(exc.description or "")
+        if found is None:
+            return None
+        stream = await self._link.call(
+            f"stream lookup for {subject!r}",
+            lambda: self._link.js.find_stream_name_by_subject(subject),
+        )
+        return PubAck(stream, int(found.group(1)), duplicate=True)
 
     async def _require_stream(self, subject: str, msg_id: str) -> bool:
         """Fail fast when no stream captures ``subject``; an election only delays."""

@@ -26,6 +26,8 @@ from dataflare.kernel._uuid7 import uuid7
 from dataflare.kernel.errors import MessagingValueError
 
 __all__ = (
+    "EXPECTED_SUBJECT_HEADER",
+    "EXPECTED_SUBJECT_SEQ_HEADER",
     "MSG_ID_HEADER",
     "ConsumerConfig",
     "DeliverPolicy",
@@ -39,10 +41,15 @@ __all__ = (
     "StreamState",
     "check_bucket",
     "check_key",
+    "check_read",
     "stamp_msg_id",
 )
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+# JetStream's own compare-and-set: "0" stores only if the subject (or the subjects
+# matching the pattern in the second header) holds no message.
+EXPECTED_SUBJECT_SEQ_HEADER = "Nats-Expected-Last-Subject-Sequence"
+EXPECTED_SUBJECT_HEADER = "Nats-Expected-Last-Subject-Sequence-Subject"
 StorageType = Literal["file", "memory"]
 DeliverPolicy = Literal["all", "new", "by_start_sequence", "by_start_time"]
 
@@ -86,6 +93,26 @@ def check_key(key: str) -> str:
     return key
 
 
+def check_read(start_seq: int | None, start_time: datetime | None, batch: int) -> None:
+    """Check the arguments of :meth:`MessageLog.read`.
+
+    Raises:
+        MessagingValueError: ``batch`` < 1, ``start_seq`` < 1, both starts, or a naive time.
+    """
+    if not isinstance(batch, int) or batch < 1:
+        raise MessagingValueError("read(batch)", batch, "use 1 or more")
+    if start_seq is not None and start_time is not None:
+        raise MessagingValueError(
+            "read(start_seq, start_time)", (start_seq, start_time), "give one start, not both"
+        )
+    if start_seq is not None and (not isinstance(start_seq, int) or start_seq < 1):
+        raise MessagingValueError("read(start_seq)", start_seq, "sequences start at 1")
+    if start_time is not None and start_time.tzinfo is None:
+        raise MessagingValueError(
+            "read(start_time)", start_time, "give a timezone-aware time, e.g. datetime.now(UTC)"
+        )
+
+
 def _positive(setting: str, value: float | None, *, optional: bool = False) -> None:
     valid = isinstance(value, int | float) and 0 < value < math.inf
     if not valid and not (optional and value is None):
@@ -105,7 +132,7 @@ def _seconds(values: Iterable[float]) -> tuple[float, ...]:
 
 
 def stamp_msg_id(
-    headers: Mapping[str, str] | None, msg_id: str | None
+    headers: Mapping[str, str] | None, msg_id: str | None, *, only_if_empty: str | None = None
 ) -> tuple[dict[str, str], str, bool]:
     """Give a message its ``Nats-Msg-Id``: ``msg_id``, else one in ``headers``, else a new one.
 
@@ -117,6 +144,10 @@ def stamp_msg_id(
     sent = dict(headers or {})
     chosen = msg_id or sent.get(MSG_ID_HEADER)
     sent[MSG_ID_HEADER] = chosen or uuid7()
+    if only_if_empty is not None:
+        validate_pattern(only_if_empty)
+        sent[EXPECTED_SUBJECT_SEQ_HEADER] = "0"
+        sent[EXPECTED_SUBJECT_HEADER] = only_if_empty
     return sent, sent[MSG_ID_HEADER], chosen is not None
 
 
@@ -153,6 +184,10 @@ class StreamConfig:
             raise MessagingValueError("StreamConfig.replicas", self.replicas, "use 1 to 5")
         _positive("StreamConfig.max_age", self.max_age, optional=True)
         _positive("StreamConfig.duplicate_window", self.duplicate_window)
+        if self.duplicate_window < 0.1:  # the server's floor, so MemoryLog refuses it too
+            raise MessagingValueError(
+                "StreamConfig.duplicate_window", self.duplicate_window, "use 0.1 s or more"
+            )
         if self.storage not in ("file", "memory"):
             raise MessagingValueError("StreamConfig.storage", self.storage, "'file' or 'memory'")
 
@@ -240,6 +275,9 @@ class OutgoingMessage:
 
     msg_id: str | None = None
     """The de-duplication id; a fresh one is made when ``None``."""
+
+    only_if_empty: str | None = None
+    """Store it only if no message matches this pattern (see :meth:`MessageLog.publish`)."""
 
 
 @attrs.frozen

@@ -32,14 +32,16 @@ from dataflare.events._positions import (
     Position,
     PositionStore,
 )
+from dataflare.events._positions_kv import KeyValuePositionStore
 from dataflare.events._processor import EventProcessor, Handler, ProcessorStatistics
 from dataflare.events._replay import Pace, ReplayReport, replay
 from dataflare.events._retry import RetryPolicy
 from dataflare.events._router import EventRouter, Route
 from dataflare.events._segments import FsyncPolicy
-from dataflare.events._settings import EventsSettings, StoreKind
+from dataflare.events._settings import EventsSettings, JetStreamSettings, StoreKind
 from dataflare.events._store_api import EventStore, StoredEvent
 from dataflare.events._store_file import FileEventStore
+from dataflare.events._store_jetstream import JetStreamEventStore
 from dataflare.events._store_memory import MemoryEventStore
 from dataflare.events.errors import (
     DeadLetterError,
@@ -77,6 +79,9 @@ __all__ = (
     "FsyncPolicy",
     "Handler",
     "InvalidQueryError",
+    "JetStreamEventStore",
+    "JetStreamSettings",
+    "KeyValuePositionStore",
     "MemoryEventStore",
     "MemoryPositionStore",
     "Pace",

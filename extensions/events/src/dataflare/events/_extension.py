@@ -19,12 +19,15 @@ from typing import Any
 
 from dataflare.events._dlq import StoreDeadLetterSink
 from dataflare.events._positions import FilePositionStore, MemoryPositionStore, PositionStore
+from dataflare.events._positions_kv import KeyValuePositionStore
 from dataflare.events._processor import EventProcessor
 from dataflare.events._settings import EventsSettings
 from dataflare.events._store_api import EventStore
 from dataflare.events._store_file import FileEventStore
+from dataflare.events._store_jetstream import JetStreamEventStore
 from dataflare.events._store_memory import MemoryEventStore
 from dataflare.kernel import KernelStateError, hookimpl
+from dataflare.kernel.messaging import MessageLog, open_log
 
 __all__ = ("EventsExtension",)
 
@@ -40,6 +43,7 @@ class EventsExtension:
         self._store: EventStore | None = None
         self._dead_letters: StoreDeadLetterSink | None = None
         self._positions: PositionStore | None = None
+        self._log: MessageLog | None = None
 
     @hookimpl
     def dataflare_config_sections(self, register: Any) -> None:
@@ -55,6 +59,9 @@ class EventsExtension:
     async def dataflare_startup(self) -> None:
         """Open the event store and the dead-letter store (recovering a torn tail)."""
         settings = self.settings
+        if settings.store == "jetstream":
+            await self._open_jetstream()
+            return
         if settings.store == "memory":
             store: EventStore = MemoryEventStore()
             letters: EventStore = MemoryEventStore()
@@ -72,17 +79,52 @@ class EventsExtension:
             raise
         self._store, self._dead_letters = store, StoreDeadLetterSink(letters)
 
+    async def _open_jetstream(self) -> None:
+        js = self.settings.jetstream
+        log = open_log(js.servers)
+        await log.__aenter__()
+        try:
+            store, letters = (
+                JetStreamEventStore(
+                    log,
+                    stream=stream,
+                    subject_prefix=prefix,
+                    replicas=js.replicas,
+                    duplicate_window=js.duplicate_window,
+                    max_age=max_age,
+                )
+                for stream, prefix, max_age in (
+                    (js.stream, js.stream.lower(), js.max_age),
+                    # Dead letters wait for a person, so they do not age out.
+                    (f"{js.stream}_DLQ", f"{js.stream.lower()}_dlq", None),
+                )
+            )
+            await store.open()
+            await letters.open()
+        except BaseException:
+            await log.aclose()
+            raise
+        self._log = log
+        self._positions = KeyValuePositionStore(
+            log, bucket=f"{js.stream}_POSITIONS", replicas=js.replicas
+        )
+        self._store, self._dead_letters = store, StoreDeadLetterSink(letters)
+
     @hookimpl
     async def dataflare_shutdown(self) -> None:
-        """Close both stores (waiting for an append in progress)."""
-        store, letters = self._store, self._dead_letters
-        self._store = self._dead_letters = None
+        """Close both stores (waiting for an append in progress), then the connection."""
+        store, letters, log = self._store, self._dead_letters, self._log
+        self._store = self._dead_letters = self._log = None
         try:
             if store is not None:
                 await store.aclose()
         finally:
-            if letters is not None:
-                await letters.store.aclose()
+            try:
+                if letters is not None:
+                    await letters.store.aclose()
+            finally:
+                if log is not None:
+                    await log.aclose()
 
     @property
     def store(self) -> EventStore:

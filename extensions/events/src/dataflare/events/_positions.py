@@ -37,6 +37,8 @@ __all__ = (
     "Position",
     "PositionStore",
     "check_consumer",
+    "decode_position",
+    "encode_position",
 )
 
 _CONSUMER: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -133,37 +135,51 @@ class FilePositionStore(PositionStore):
     @staticmethod
     def _load(consumer: str, path: Path) -> Position:
         try:
-            document = json.loads(path.read_bytes())
+            data = path.read_bytes()
         except FileNotFoundError:
             return Position()
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise PositionStoreError(consumer, f"cannot read {path}: {exc}") from exc
-        try:
-            return _from_document(document)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PositionStoreError(
-                consumer, f"{path} is not a position file ({exc}); move it aside to start over"
-            ) from exc
+        return decode_position(consumer, data, str(path))
 
     @staticmethod
     def _save(consumer: str, path: Path, position: Position) -> None:
-        document = {
-            "format": _FORMAT,
-            "consumer": consumer,
-            "committed": position.committed,
-            "done": [[offset, event_id] for offset, event_id in sorted(position.done.items())],
-        }
         temporary = path.with_name(f".{path.name}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with temporary.open("wb") as file:
-                file.write(json.dumps(document, separators=(",", ":")).encode())
+                file.write(encode_position(consumer, position))
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, path)
             _sync_directory(path.parent)
         except OSError as exc:
             raise PositionStoreError(consumer, f"cannot write {path}: {exc}") from exc
+
+
+def encode_position(consumer: str, position: Position) -> bytes:
+    """The JSON a position is saved as (``format`` 1)."""
+    document = {
+        "format": _FORMAT,
+        "consumer": consumer,
+        "committed": position.committed,
+        "done": [[offset, event_id] for offset, event_id in sorted(position.done.items())],
+    }
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def decode_position(consumer: str, data: bytes, where: str) -> Position:
+    """Read a position saved by :func:`encode_position`.
+
+    Raises:
+        PositionStoreError: ``data`` is not a saved position; ``where`` names its place.
+    """
+    try:
+        return _from_document(json.loads(data))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PositionStoreError(
+            consumer, f"{where} is not a saved position ({exc}); remove it to start over"
+        ) from exc
 
 
 def _from_document(document: Any) -> Position:

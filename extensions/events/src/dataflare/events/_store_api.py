@@ -44,7 +44,7 @@ import attrs
 from dataflare.events.errors import EventRejectedError
 from dataflare.kernel import Event, EventValidationError
 
-__all__ = ("EventStore", "StoredEvent", "plan_append")
+__all__ = ("EventStore", "StoredEvent", "check_events", "plan_append")
 
 
 @attrs.frozen
@@ -191,7 +191,7 @@ def plan_append(
         EventRejectedError: An event is invalid (the first one found, with every
             problem it has).
     """
-    checked = [_encode(index, event) for index, event in enumerate(events)]
+    checked = check_events(events)
     offsets: list[int] = []
     new: list[tuple[int, Event, bytes]] = []
     in_batch: dict[str, int] = {}
@@ -204,6 +204,15 @@ def plan_append(
             new.append((offset, event, wire))
         offsets.append(offset)
     return AppendPlan(offsets, new)
+
+
+def check_events(events: Sequence[Event]) -> list[tuple[Event, bytes]]:
+    """Check every event in full and return each with the JSON a store keeps.
+
+    Raises:
+        EventRejectedError: An event is invalid (the first one found, with every problem).
+    """
+    return [_encode(index, event) for index, event in enumerate(events)]
 
 
 def _encode(index: int, event: object) -> tuple[Event, bytes]:
