@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from dataflare.kernel._dev_cli import dev
 from dataflare.kernel._extensions import ExtensionStatus
 from dataflare.kernel._kernel import Kernel
 from dataflare.kernel._keys_cli import keys
@@ -154,6 +155,7 @@ def validate(ctx: click.Context, files: Sequence[Path], fmt: str) -> None:
         ctx.exit(ConfigError.exit_code)
 
 
+cli.add_command(dev)
 cli.add_command(keys)
 cli.add_command(plugin)
 

@@ -86,6 +86,8 @@ class LocalNatsServer:
         cluster: Routes to join a cluster; ``None`` runs alone.
         monitor_port: The HTTP monitoring port (``/healthz``); a free one when ``None``.
         extra_config: More server config, appended verbatim (``authorization {...}``).
+        detached: Start it in a session of its own, so it outlives this process and a
+            Ctrl-C in the terminal (``dataflare dev up``); stop it by pid.
     """
 
     def __init__(
@@ -97,8 +99,10 @@ class LocalNatsServer:
         cluster: ClusterRoutes | None = None,
         monitor_port: int | None = None,
         extra_config: str = "",
+        detached: bool = False,
     ) -> None:
         self.store_dir = Path(store_dir)
+        self.detached = detached
         self.extra_config = extra_config
         self.name = name
         self.cluster = cluster
@@ -166,7 +170,10 @@ class LocalNatsServer:
         config.write_text(self._config())
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            [executable, "-c", str(config)], stdout=self._log, stderr=subprocess.STDOUT
+            [executable, "-c", str(config)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=self.detached,
         )
 
     def _config(self) -> str:
