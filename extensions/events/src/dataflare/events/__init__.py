@@ -35,6 +35,7 @@ from dataflare.events._positions import (
 from dataflare.events._positions_kv import KeyValuePositionStore
 from dataflare.events._processor import EventProcessor, Handler, ProcessorStatistics
 from dataflare.events._replay import Pace, ReplayReport, replay
+from dataflare.events._replay_targets import into_bus, into_log
 from dataflare.events._retry import RetryPolicy
 from dataflare.events._router import EventRouter, Route
 from dataflare.events._segments import FsyncPolicy
@@ -58,6 +59,7 @@ from dataflare.events.errors import (
     StoreLockedError,
     UnknownHandlerError,
 )
+from dataflare.events.hookspecs import EventHandler
 
 __all__ = (
     "DEAD_LETTER_TYPE",
@@ -66,6 +68,7 @@ __all__ = (
     "DeadLetterError",
     "DeadLetterNotFoundError",
     "DeadLetterSink",
+    "EventHandler",
     "EventProcessor",
     "EventRejectedError",
     "EventRouter",
@@ -101,6 +104,8 @@ __all__ = (
     "StoreLockedError",
     "StoredEvent",
     "UnknownHandlerError",
+    "into_bus",
+    "into_log",
     "replay",
 )
 

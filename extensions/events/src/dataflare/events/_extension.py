@@ -17,6 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pluggy
+
+from dataflare.events import hookspecs
 from dataflare.events._dlq import StoreDeadLetterSink
 from dataflare.events._positions import FilePositionStore, MemoryPositionStore, PositionStore
 from dataflare.events._positions_kv import KeyValuePositionStore
@@ -26,7 +29,8 @@ from dataflare.events._store_api import EventStore
 from dataflare.events._store_file import FileEventStore
 from dataflare.events._store_jetstream import JetStreamEventStore
 from dataflare.events._store_memory import MemoryEventStore
-from dataflare.kernel import KernelStateError, hookimpl
+from dataflare.events.hookspecs import EventHandler
+from dataflare.kernel import Kernel, KernelStateError, hookimpl
 from dataflare.kernel.messaging import MessageLog, open_log
 
 __all__ = ("EventsExtension",)
@@ -44,6 +48,19 @@ class EventsExtension:
         self._dead_letters: StoreDeadLetterSink | None = None
         self._positions: PositionStore | None = None
         self._log: MessageLog | None = None
+        self._kernel: Kernel | None = None
+
+    @hookimpl
+    def dataflare_add_hookspecs(self, pluginmanager: pluggy.PluginManager) -> None:
+        """Publish ``dataflare_events_handlers``."""
+        pluginmanager.add_hookspecs(hookspecs)
+
+    @hookimpl
+    def dataflare_cli_commands(self, register: Any) -> None:
+        """Add ``dataflare events``."""
+        from dataflare.events._cli import events  # click is imported only for the CLI
+
+        register(events)
 
     @hookimpl
     def dataflare_config_sections(self, register: Any) -> None:
@@ -56,8 +73,9 @@ class EventsExtension:
         self.settings = config["events"]
 
     @hookimpl
-    async def dataflare_startup(self) -> None:
+    async def dataflare_startup(self, kernel: Kernel) -> None:
         """Open the event store and the dead-letter store (recovering a torn tail)."""
+        self._kernel = kernel
         settings = self.settings
         if settings.store == "jetstream":
             await self._open_jetstream()
@@ -146,13 +164,15 @@ class EventsExtension:
     def processor(self, *, name: str = "default") -> EventProcessor:
         """Build a processor over the store with the configured retry and concurrency.
 
-        Its position is kept under ``path/consumers`` (in memory for a memory store),
-        and its dead letters go to :attr:`dead_letters`.
+        Its position is kept under ``path/consumers`` (in memory for a memory store,
+        in a KV bucket for JetStream), its dead letters go to :attr:`dead_letters`, and
+        the handlers given through ``dataflare_events_handlers`` for this consumer are
+        attached.
 
         Args:
             name: The consumer's name, which keys its committed position.
         """
-        return EventProcessor(
+        processor = EventProcessor(
             self.store,
             dead_letters=self.dead_letters,
             concurrency=self.settings.concurrency,
@@ -160,3 +180,10 @@ class EventsExtension:
             positions=self._positions,
             name=name,
         )
+        contributed = (
+            self._kernel.contributions("dataflare_events_handlers") if self._kernel else []
+        )
+        for _, given in contributed:
+            if isinstance(given, EventHandler) and given.consumer == name:
+                processor.on(given.pattern, given.handler, metadata=given.metadata, name=given.name)
+        return processor

@@ -206,6 +206,11 @@ class EventProcessor:
         if self._mark is not None:
             self._mark.wake()
 
+    @property
+    def routes(self) -> tuple[Route[Handler], ...]:
+        """The handlers registered, in registration order."""
+        return tuple(self._router.routes)
+
     def handler(self, name: str) -> Route[Handler]:
         """Return the route of the handler registered under ``name``.
 

@@ -1,0 +1,71 @@
+"""What the ``dataflare events`` commands share: the config option and a running store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from dataflare.events._extension import EventsExtension
+from dataflare.events._store_api import StoredEvent
+from dataflare.events.errors import EventsError
+from dataflare.kernel import ExtensionStatus, Kernel
+
+__all__ = ("config_option", "event_line", "parse_metadata", "with_events")
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(command: F) -> F:
+    """Add ``--config/-c FILE`` (env ``DATAFLARE_CONFIG``), as the kernel's commands have."""
+    return click.option(
+        "--config",
+        "-c",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        envvar="DATAFLARE_CONFIG",
+        help="Config file whose events: section applies [default: the embedded store].",
+    )(command)
+
+
+async def with_events(config: Path | None, body: Callable[[EventsExtension], Awaitable[T]]) -> T:
+    """Start a kernel with ``config`` and run ``body`` with its running events extension.
+
+    Raises:
+        EventsError: The events extension is not installed, or failed to start.
+    """
+    async with Kernel(config) as kernel:
+        info = next((i for i in kernel.extensions if i.name == "events"), None)
+        extension = kernel.pm.get_plugin("events")
+        if info is None or info.status is not ExtensionStatus.LOADED:
+            cause = "it is not installed" if info is None else f"{info.stage}: {info.error}"
+            raise EventsError(
+                f"the events extension did not start ({cause}); `dataflare extensions` "
+                "shows why, `dataflare validate` checks the config"
+            )
+        if not isinstance(extension, EventsExtension):
+            raise EventsError("the extension named 'events' is not dataflare-events")
+        return await body(extension)
+
+
+def event_line(stored: StoredEvent) -> str:
+    """One JSON line for a stored event: its offset, then the event's fields."""
+    return json.dumps({"offset": stored.offset, **stored.event.to_dict()}, ensure_ascii=False)
+
+
+def parse_metadata(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``("tenant=acme",)`` as ``{"tenant": "acme"}``.
+
+    Raises:
+        click.BadParameter: A pair has no ``=``.
+    """
+    metadata: dict[str, str] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--metadata")
+        metadata[key] = value
+    return metadata
