@@ -13,7 +13,6 @@ import sys
 import urllib.request
 
 import anyio
-import nats
 import pytest
 
 from dataflare.kernel._log_nats import NatsLog
@@ -41,18 +40,6 @@ def jsz(server: LocalNatsServer) -> dict:
     url = f"http://127.0.0.1:{server.monitor_port}/jsz"
     with urllib.request.urlopen(url, timeout=2) as answer:
         return json.load(answer)
-
-
-async def stream_leader(urls: list[str], stream: str) -> str:
-    async def quiet(_exc):  # nats-py would log every refused reconnect
-        pass
-
-    nc = await nats.connect(urls, error_cb=quiet, connect_timeout=2)
-    try:
-        info = await nc.jetstream(timeout=2).stream_info(stream)
-        return info.cluster.leader
-    finally:
-        await nc.close()
 
 
 def test_a_server_starts_on_loopback_and_stops(tmp_path):
@@ -132,7 +119,7 @@ async def test_a_cluster_of_three_forms_and_elects_leaders(nats_cluster: LocalNa
     async with NatsLog(nats_cluster.urls) as log:
         await log.ensure_stream(StreamConfig("R3", ["r3.>"], replicas=3))
         await log.publish("r3.x", b"x")
-    assert await stream_leader(nats_cluster.urls, "R3") in {"n1", "n2", "n3"}
+    assert await nats_cluster.stream_leader("R3") in {"n1", "n2", "n3"}
 
 
 @pytest.mark.anyio
@@ -143,7 +130,7 @@ async def test_killing_the_stream_leader_loses_no_acknowledged_message(nats_clus
     with anyio.fail_after(28):  # an election takes 4-9 s; the whole test stays bounded
         async with log:
             await log.ensure_stream(StreamConfig("DURABLE", ["dur.>"], replicas=3))
-            leader = await stream_leader(nats_cluster.urls, "DURABLE")
+            leader = await nats_cluster.stream_leader("DURABLE")
             killed_after = None
             while killed_after is None or len(acked) < killed_after + 300:
                 i = len(acked)
@@ -158,7 +145,7 @@ async def test_killing_the_stream_leader_loses_no_acknowledged_message(nats_clus
                 for message in await reader.fetch(500, timeout=2):
                     stored.append(message.message.msg_id)
                     await message.ack()
-        assert await stream_leader(nats_cluster.urls, "DURABLE") != leader
+        assert await nats_cluster.stream_leader("DURABLE") != leader
     assert set(acked) <= set(stored), "an acknowledged message is missing"
     assert len(stored) == len(set(stored)), "a message was stored twice"
     assert len(set(acked.values())) == len(acked)

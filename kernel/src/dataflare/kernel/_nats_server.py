@@ -288,6 +288,26 @@ class LocalNatsCluster:
         """The node called ``name`` (``"n1"``...), e.g. a stream's leader."""
         return next(server for server in self.servers if server.name == name)
 
+    async def stream_leader(self, stream: str) -> str:
+        """The name of the node that leads ``stream`` now (asyncio: it asks through nats-py).
+
+        Raises:
+            NatsServerError: The stream has no leader right now.
+        """
+        import nats  # the [nats] extra: only users of a cluster need it
+
+        async def quiet(_exc: Exception) -> None:  # nats-py would log every refused reconnect
+            pass
+
+        nc = await nats.connect(self.urls, error_cb=quiet, connect_timeout=2)
+        try:
+            info = await nc.jetstream(timeout=2).stream_info(stream)
+        finally:
+            await nc.close()
+        if info.cluster is None or info.cluster.leader is None:
+            raise NatsServerError(f"stream {stream!r} has no leader right now; ask again")
+        return info.cluster.leader
+
     def start(self, timeout: float = 30.0) -> Self:
         """Start every node, then wait until each reports JetStream healthy."""
         deadline = time.monotonic() + timeout
