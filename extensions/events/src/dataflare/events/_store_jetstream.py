@@ -2,8 +2,8 @@
 
 Each event is one message on ``<prefix>.<id>.<event_type>`` (an id that is not a
 plain token is written as ``=`` and its URL-safe base64), its checked JSON as the
-payload, and the headers ``Nats-Msg-Id`` (the event id), ``Dataflare-Event-Type``,
-``Dataflare-Source`` and, when set, ``Dataflare-Trace-Id``. Putting the id in the
+payload, and the headers ``Nats-Msg-Id`` (the event id) and, when set,
+``Dataflare-Trace-Id``. Putting the id in the
 subject makes idempotency exact and permanent: every publish asks the stream to
 store it only if nothing is stored under ``<prefix>.<id>.>``, so a repeated id is
 refused by the stream itself, in the same round trip, long after the
@@ -226,8 +226,7 @@ class JetStreamEventStore(EventStore):
             await self._log.aclose()
 
 
-def _headers(event: Event) -> dict[str, str]:
-    headers = {"Dataflare-Event-Type": event.event_type, "Dataflare-Source": event.source}
-    if event.trace_id is not None:
-        headers["Dataflare-Trace-Id"] = event.trace_id
-    return headers
+def _headers(event: Event) -> dict[str, str] | None:
+    # Few headers: the type is in the subject, the rest in the payload, and nats-py
+    # parses every header character by character on each read.
+    return None if event.trace_id is None else {"Dataflare-Trace-Id": event.trace_id}
