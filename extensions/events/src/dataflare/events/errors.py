@@ -119,7 +119,9 @@ class StoreLockedError(EventStoreError):
         self.directory = directory
         super().__init__(
             f"event store {directory} is open in another process or store object: "
-            "a log has one writer; close the other one, or use another directory"
+            "a log has one writer; close the other one, use another directory, or share "
+            "events between processes with store: jetstream (`dataflare dev up` starts a "
+            "local server)"
         )
 
 
