@@ -159,6 +159,40 @@ def test_a_hook_name_typo_is_reported_with_a_suggestion():
     assert kernel.pm.get_plugin("typo") is None
 
 
+def test_an_optional_hook_of_an_absent_extension_is_not_a_typo():
+    """@hookimpl(optionalhook=True) targets a hook another extension may publish; it loads."""
+
+    class Reporter:
+        name = "reporter"
+
+        @hookimpl(optionalhook=True)
+        def dataflare_telemetry(self, telemetry):
+            raise AssertionError("nobody publishes this hook here")
+
+        @hookimpl
+        def dataflare_statup(self, kernel):
+            raise AssertionError("a typo next to an optional hook is still a typo")
+
+    kernel = Kernel(plugins=[Reporter()], discover=False)
+    kernel.load()
+    (info,) = kernel.extensions
+    assert info.status is ExtensionStatus.FAILED
+    assert "dataflare_statup" in (info.error or "")
+    assert "dataflare_telemetry" not in (info.error or "")
+
+    class Optional:
+        name = "optional"
+
+        @hookimpl(optionalhook=True)
+        def dataflare_telemetry(self, telemetry):
+            raise AssertionError("nobody publishes this hook here")
+
+    kernel = Kernel(plugins=[Optional()], discover=False)
+    kernel.load()
+    (info,) = kernel.extensions
+    assert info.status is ExtensionStatus.LOADED
+
+
 def test_two_extensions_with_one_name_conflict():
     """The second extension under a taken name is reported as a conflict, not loaded."""
     first, second = Recorder("same"), Recorder("same")

@@ -260,7 +260,7 @@ def check_unknown_hooks(
         unknown = [
             caller.name
             for caller in (pm.get_hookcallers(plugin) or () if plugin is not None else ())
-            if _spec(caller) is None
+            if _spec(caller) is None and not _optional(caller, plugin)
         ]
         if plugin is not None and unknown:
             pm.unregister(plugin)
@@ -272,6 +272,12 @@ def check_unknown_hooks(
 
 def _spec(caller: Any) -> object | None:
     return getattr(caller, "spec", None)
+
+
+def _optional(caller: Any, plugin: object) -> bool:
+    # @hookimpl(optionalhook=True) implements a hook another extension may publish
+    # (dataflare_telemetry, when observability is installed): not a typo when absent.
+    return all(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is plugin)
 
 
 def _hint(hook: str, known: list[str]) -> str:
