@@ -31,11 +31,27 @@ nox.options.sessions += ["extension"] if EXTENSIONS else []
 nox.options.sessions += ["integration"]
 
 
-def install(session: nox.Session, *extensions: str, group: str = "test") -> None:
-    """Install the kernel and the named extensions (editable) plus a dependency group."""
-    paths = ["kernel[nats]", *(f"extensions/{name}" for name in extensions)]
+def install(
+    session: nox.Session, *extensions: str, group: str = "test", extras: bool = False
+) -> None:
+    """Install the kernel and the named extensions (editable) plus a dependency group.
+
+    With ``extras``, every optional extra of each extension too (what typecheck needs
+    to see every import).
+    """
+    paths = [
+        "kernel[nats]",
+        *(with_extras(name) if extras else f"extensions/{name}" for name in extensions),
+    ]
     editable = itertools.chain.from_iterable(("-e", path) for path in paths)
     session.install(*nox.project.dependency_groups(PYPROJECT, group), *editable)
+
+
+def with_extras(name: str) -> str:
+    """``extensions/<name>[every,extra]``, as pip takes it."""
+    project = tomllib.loads((ROOT / "extensions" / name / "pyproject.toml").read_text())["project"]
+    extras = sorted(project.get("optional-dependencies", {}))
+    return f"extensions/{name}[{','.join(extras)}]" if extras else f"extensions/{name}"
 
 
 @nox.session(python=PYTHON, tags=["ci"])
@@ -65,12 +81,22 @@ def combinations() -> Iterator[object]:
 @nox.session(python=PYTHON, tags=["ci"])
 @nox.parametrize("combo", list(combinations()))
 def integration(session: nox.Session, combo: tuple[str, ...]) -> None:
-    """Extensions installed together. A pair runs the cross-extension tests (they load
-    together, hooks meet, third-party extensions install); ``all`` also runs every
-    extension's own suite with all the others installed beside it."""
-    install(session, *combo)
-    suites = [f"extensions/{name}/tests" for name in combo] if len(combo) == len(EXTENSIONS) else []
-    session.run(*PYTEST, "tests", *suites, *session.posargs)
+    """Extensions installed together. A pair runs the cross-extension tests (layout,
+    third-party extensions) and ``tests/combos/<a>+<b>`` (where its two meet through
+    hooks); ``all`` runs every test there is, each extension's suite included, with
+    every extension and extra installed."""
+    everything = len(combo) == len(EXTENSIONS)
+    install(session, *combo, extras=everything)  # the extension sessions run without extras
+    if everything:
+        paths = ["tests", *(f"extensions/{name}/tests" for name in combo)]
+    else:
+        pair = ROOT / "tests" / "combos" / "+".join(combo)
+        paths = [
+            "tests",
+            "--ignore=tests/combos",
+            *([str(pair.relative_to(ROOT))] if pair.is_dir() else []),
+        ]
+    session.run(*PYTEST, *paths, *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["ci"])
@@ -84,7 +110,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON, tags=["ci"])
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the sources of every distribution."""
-    install(session, *EXTENSIONS, group="typecheck")
+    install(session, *EXTENSIONS, group="typecheck", extras=True)
     packages = ["kernel", *EXTENSIONS]
     session.run("mypy", *itertools.chain.from_iterable(("-p", f"dataflare.{p}") for p in packages))
 

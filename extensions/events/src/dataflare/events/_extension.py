@@ -24,6 +24,7 @@ from dataflare.events._dlq import StoreDeadLetterSink
 from dataflare.events._positions import FilePositionStore, MemoryPositionStore, PositionStore
 from dataflare.events._positions_kv import KeyValuePositionStore
 from dataflare.events._processor import EventProcessor
+from dataflare.events._router import handler_name
 from dataflare.events._settings import EventsSettings
 from dataflare.events._store_api import EventStore
 from dataflare.events._store_file import FileEventStore
@@ -49,6 +50,14 @@ class EventsExtension:
         self._positions: PositionStore | None = None
         self._log: MessageLog | None = None
         self._kernel: Kernel | None = None
+
+    telemetry: Any = None
+    """What the observability extension handed over, when it is installed."""
+
+    @hookimpl(optionalhook=True)
+    def dataflare_telemetry(self, telemetry: Any) -> None:
+        """Keep observability's telemetry: handlers are then timed, counted and traced."""
+        self.telemetry = telemetry
 
     @hookimpl
     def dataflare_add_hookspecs(self, pluginmanager: pluggy.PluginManager) -> None:
@@ -185,5 +194,9 @@ class EventsExtension:
         )
         for _, given in contributed:
             if isinstance(given, EventHandler) and given.consumer == name:
-                processor.on(given.pattern, given.handler, metadata=given.metadata, name=given.name)
+                label = given.name or handler_name(given.handler)
+                handler = given.handler
+                if self.telemetry is not None:
+                    handler = self.telemetry.handler(label, handler)
+                processor.on(given.pattern, handler, metadata=given.metadata, name=label)
         return processor

@@ -50,22 +50,26 @@ def run(
     settings = loaded.settings
     if state_dir is not None:
         settings = attrs.evolve(settings, state_dir=str(state_dir))
-    processor = StreamProcessor(settings)
-
     show = sys.stderr.isatty() if progress is None else progress
 
     async def main() -> PipelineStatistics:
-        try:
-            if reset:
-                await delete_checkpoint(processor.backend, loaded.pipeline.name)
-            async with anyio.create_task_group() as group:
-                if show:
-                    group.start_soon(_report, processor, loaded.pipeline.name)
-                statistics = await processor.run(loaded.pipeline)
-                group.cancel_scope.cancel()
-            return statistics
-        finally:
-            await processor.aclose()
+        # The kernel runs around the pipeline, so other extensions work beside it:
+        # observability serves /metrics and traces batches, alerting evaluates.
+        async with loaded.kernel as kernel:
+            streaming = kernel.pm.get_plugin("streaming")
+            telemetry = getattr(streaming, "telemetry", None)
+            processor = StreamProcessor(settings, telemetry=telemetry)
+            try:
+                if reset:
+                    await delete_checkpoint(processor.backend, loaded.pipeline.name)
+                async with anyio.create_task_group() as group:
+                    if show:
+                        group.start_soon(_report, processor, loaded.pipeline.name)
+                    statistics = await processor.run(loaded.pipeline)
+                    group.cancel_scope.cancel()
+                return statistics
+            finally:
+                await processor.aclose()
 
     statistics = anyio.run(main)
     if as_json:

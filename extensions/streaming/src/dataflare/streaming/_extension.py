@@ -26,6 +26,14 @@ class StreamingExtension:
     name = "streaming"
     """The extension's name when registered in process (the entry point's name too)."""
 
+    telemetry: Any = None
+    """What the observability extension handed over, when it is installed."""
+
+    @hookimpl(optionalhook=True)
+    def dataflare_telemetry(self, telemetry: Any) -> None:
+        """Keep observability's telemetry, so pipelines report per component through it."""
+        self.telemetry = telemetry
+
     @hookimpl
     def dataflare_config_sections(self, register: Any) -> None:
         """Register ``streaming:`` and ``pipeline:``."""

@@ -44,6 +44,7 @@ class WasmOperator(Operator):
         # untrusted, tampered or policy-refused packages before any code runs.
         self._plugin = self._kernel.load_plugin(self.package, params=self.params)
         self.name = self.name if self.name != self.package.stem else self._plugin.name
+        self.aggregates = self._plugin.has_flush  # an aggregate plugin holds records until flushed
 
     def process(self, batch: RecordBatch) -> OperatorOutput:
         if self._plugin is None:
@@ -55,7 +56,7 @@ class WasmOperator(Operator):
         except PluginRuntimeError as exc:
             raise OperatorError(str(exc), operator=self.name) from exc
         letters = from_plugin(result.dead_letters, self.name) if result.dead_letters else None
-        return OperatorOutput(result.output, letters)
+        return OperatorOutput(result.output, letters, plugin_result=result)
 
     def finish(self) -> OperatorOutput | None:
         # An aggregate plugin holds its output until flushed (end of a bounded input).

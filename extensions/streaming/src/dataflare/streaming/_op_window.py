@@ -48,6 +48,8 @@ def build_aggregator(spec: WindowOperatorSpec) -> windows.WindowAggregator:
 class WindowOperator(Operator):
     """Aggregates records per key and window; emits a record per closed window."""
 
+    aggregates = True
+
     def __init__(self, spec: WindowOperatorSpec, *, name: str | None = None) -> None:
         self.spec = spec
         self.name = name or f"window-{spec.kind}"

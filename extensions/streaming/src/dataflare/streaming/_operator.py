@@ -14,6 +14,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from dataflare.kernel import RecordBatch
@@ -29,6 +31,8 @@ class OperatorOutput:
     """Records for the next operator (or the sinks)."""
     dead_letters: RecordBatch | None = None
     """Rejected records, each with ``error`` and ``stage`` headers (see ``_dead_letters``)."""
+    plugin_result: Any = None
+    """A WASM plugin's ``BatchResult`` (fuel, time) for telemetry, when one ran."""
 
 
 class Operator:
@@ -36,6 +40,10 @@ class Operator:
 
     name: str = "operator"
     """The operator's name in logs, statistics and dead letters."""
+
+    aggregates: bool = False
+    """Whether records it takes in are folded into state (a window) rather than passed
+    on or filtered out: telemetry then does not count the difference as discarded."""
 
     def open(self) -> None:
         """Acquire resources (load a plugin); called once before the first batch."""

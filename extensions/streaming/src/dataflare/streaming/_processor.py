@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -33,12 +34,19 @@ class StreamProcessor:
         backend: Where checkpoints go; by default what ``settings.state_backend``
             says: a :class:`FileStateBackend` in ``settings.state_dir`` (the embedded
             default, which survives a crash) or a :class:`JetStreamStateBackend`.
+        telemetry: What the observability extension handed over (``None`` without it);
+            pipelines report per component through it.
     """
 
     def __init__(
-        self, settings: StreamingSettings | None = None, *, backend: StateBackend | None = None
+        self,
+        settings: StreamingSettings | None = None,
+        *,
+        backend: StateBackend | None = None,
+        telemetry: Any = None,
     ) -> None:
         self.settings = settings or StreamingSettings()
+        self.telemetry = telemetry
         self.backend = backend or _backend(self.settings)
         self._slots = anyio.CapacityLimiter(self.settings.max_concurrent_streams)
         self.running: dict[str, PipelineStatistics] = {}
@@ -47,7 +55,9 @@ class StreamProcessor:
     async def run(self, pipeline: Pipeline) -> PipelineStatistics:
         """Run one pipeline to the end of its input, waiting for a free slot first."""
         async with self._slots:
-            runner = PipelineRunner(pipeline, self.settings, backend=self.backend)
+            runner = PipelineRunner(
+                pipeline, self.settings, backend=self.backend, telemetry=self.telemetry
+            )
             self.running[pipeline.name] = runner.statistics
             try:
                 return await runner.run()

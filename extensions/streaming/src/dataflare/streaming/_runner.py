@@ -35,6 +35,7 @@ from dataflare.streaming._pipeline import Pipeline
 from dataflare.streaming._settings import StreamingSettings
 from dataflare.streaming._state import StateBackend
 from dataflare.streaming._statistics import PipelineStatistics
+from dataflare.streaming._telemetry import PipelineProbes, Probe
 from dataflare.streaming.errors import ProcessingTimeoutError
 
 __all__ = ("PipelineRunner",)
@@ -79,6 +80,7 @@ class PipelineRunner:
         settings: StreamingSettings | None = None,
         *,
         backend: StateBackend | None = None,
+        telemetry: Any = None,
     ) -> None:
         self.pipeline = pipeline
         self.settings = settings or StreamingSettings()
@@ -88,6 +90,9 @@ class PipelineRunner:
         )
         self.statistics = PipelineStatistics(pipeline.name)
         self._checkpoint_number = 0
+        self.probes = PipelineProbes.build(
+            telemetry, pipeline.name, tuple(pipeline.operators), len(pipeline.sinks)
+        )
 
     async def run(self) -> PipelineStatistics:
         """Run until the source is exhausted; return the statistics.
@@ -179,6 +184,7 @@ class PipelineRunner:
                     send.statistics().current_buffer_used, settings.buffer_size
                 )
                 self.statistics.backpressure_level = self.controller.level
+                self.probes.source.backpressure(self.controller.level)
                 if pause:
                     await anyio.sleep(pause)
                     self.statistics.throttled_seconds = self.controller.throttled_seconds
@@ -194,6 +200,7 @@ class PipelineRunner:
                         first_at = time.monotonic()
                     pending.append(received.batch)
                     pending_count += len(received.batch)
+                    self.probes.source.sent(len(received.batch), received.batch.nbytes)
                     self.statistics.records_in += len(received.batch)
                 now = time.monotonic()
                 if not pending and not len(received.batch) and now >= next_tick:
@@ -226,7 +233,9 @@ class PipelineRunner:
                     await self._dead(item.batch)
                 elif isinstance(item, _Tick):
                     await self._emit(
-                        *await anyio.to_thread.run_sync(_tick, self.pipeline.operators, item.now_ms)
+                        *await anyio.to_thread.run_sync(
+                            _tick, self.pipeline.operators, item.now_ms, self.probes.operators
+                        )
                     )
                 elif item.final:
                     await self._finish()
@@ -240,7 +249,11 @@ class PipelineRunner:
         try:
             with anyio.fail_after(timeout):
                 output, letters = await anyio.to_thread.run_sync(
-                    _apply, self.pipeline.operators, [batch], abandon_on_cancel=True
+                    _apply,
+                    self.pipeline.operators,
+                    [batch],
+                    self.probes.operators,
+                    abandon_on_cancel=True,
                 )
                 await self._emit(output, letters)
         except TimeoutError:
@@ -257,7 +270,8 @@ class PipelineRunner:
         for batch in output:
             if not len(batch):
                 continue
-            for sink in self.pipeline.sinks:
+            for sink, probe in zip(self.pipeline.sinks, self.probes.sinks, strict=True):
+                probe.received(len(batch), batch.nbytes)
                 await sink.send(batch)
             self.statistics.records_out += len(batch)
         for batch in letters:
@@ -280,7 +294,9 @@ class PipelineRunner:
             )
 
     async def _finish(self) -> None:
-        output, letters = await anyio.to_thread.run_sync(_finish, self.pipeline.operators)
+        output, letters = await anyio.to_thread.run_sync(
+            _finish, self.pipeline.operators, self.probes.operators
+        )
         await self._emit(output, letters)
 
     async def _checkpoint(self, barrier: _Barrier, *, finished: bool) -> None:
@@ -341,47 +357,67 @@ def _operator_key(index: int, operator: Operator) -> str:
 
 
 def _apply(
-    operators: Sequence[Operator], batches: list[RecordBatch]
+    operators: Sequence[Operator], batches: list[RecordBatch], probes: Sequence[Probe]
 ) -> tuple[list[RecordBatch], list[RecordBatch]]:
     """Run batches through operators in order; return the output and the dead letters."""
     letters: list[RecordBatch] = []
-    for operator in operators:
+    for operator, probe in zip(operators, probes, strict=True):
         next_batches: list[RecordBatch] = []
         for batch in batches:
             if not len(batch):
                 continue
-            out = operator.process(batch)
+            probe.received(len(batch), batch.nbytes)
+            with probe.batch(batch.metadata):
+                out = operator.process(batch)
             next_batches.append(out.batch)
+            _report(operator, probe, len(batch), out)
             if out.dead_letters is not None and len(out.dead_letters):
                 letters.append(out.dead_letters)
         batches = next_batches
     return batches, letters
 
 
-def _finish(operators: Sequence[Operator]) -> tuple[list[RecordBatch], list[RecordBatch]]:
+def _report(operator: Operator, probe: Probe, taken: int, out: OperatorOutput) -> None:
+    probe.sent(len(out.batch), out.batch.nbytes)
+    rejected = 0 if out.dead_letters is None else len(out.dead_letters)
+    if rejected:
+        probe.discarded(rejected, "dead_letter", intentional=False)
+    filtered = taken - len(out.batch) - rejected
+    if filtered > 0 and not operator.aggregates:
+        probe.discarded(filtered, "filtered", intentional=True)
+    if out.plugin_result is not None:
+        probe.plugin_result(operator.name, out.plugin_result)
+
+
+def _finish(
+    operators: Sequence[Operator], probes: Sequence[Probe]
+) -> tuple[list[RecordBatch], list[RecordBatch]]:
     """Flush each operator in order, passing what it emits through the ones after it."""
-    return _cascade(operators, lambda operator: operator.finish())
+    return _cascade(operators, probes, lambda operator: operator.finish())
 
 
 def _tick(
-    operators: Sequence[Operator], now_ms: int
+    operators: Sequence[Operator], now_ms: int, probes: Sequence[Probe]
 ) -> tuple[list[RecordBatch], list[RecordBatch]]:
     """Tell each operator that processing time passed; pass what it emits on."""
-    return _cascade(operators, lambda operator: operator.tick(now_ms))
+    return _cascade(operators, probes, lambda operator: operator.tick(now_ms))
 
 
 def _cascade(
-    operators: Sequence[Operator], call: Callable[[Operator], OperatorOutput | None]
+    operators: Sequence[Operator],
+    probes: Sequence[Probe],
+    call: Callable[[Operator], OperatorOutput | None],
 ) -> tuple[list[RecordBatch], list[RecordBatch]]:
     output: list[RecordBatch] = []
     letters: list[RecordBatch] = []
-    for index, operator in enumerate(operators):
+    for index, (operator, probe) in enumerate(zip(operators, probes, strict=True)):
         flushed = call(operator)
         if flushed is None:
             continue
+        probe.sent(len(flushed.batch), flushed.batch.nbytes)
         if flushed.dead_letters is not None and len(flushed.dead_letters):
             letters.append(flushed.dead_letters)
-        out, more = _apply(operators[index + 1 :], [flushed.batch])
+        out, more = _apply(operators[index + 1 :], [flushed.batch], probes[index + 1 :])
         # Operators after this one are flushed later in the loop, after seeing this output.
         output += out
         letters += more

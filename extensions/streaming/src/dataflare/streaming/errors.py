@@ -15,7 +15,11 @@ operator, the connector, the state key) as attributes.
         │   └── ProcessingTimeoutError     a batch took longer than processing_timeout
         ├── StateBackendError              a state backend cannot save, load or delete
         ├── CheckpointError                a checkpoint cannot be written or restored
-        └── PipelineTestError              a pipeline unit test did not produce what it expected
+        ├── PipelineTestError              a pipeline unit test did not produce what it expected
+        ├── WindowConfigError              a window, aggregation, watermark or lateness is wrong
+        ├── WindowDataError                a batch cannot be aggregated (missing column, bad time)
+        ├── WindowStateError               the aggregator was used after finish()
+        └── WindowSnapshotError            bytes are not a window snapshot this version can restore
 
 Example::
 
@@ -27,7 +31,9 @@ Example::
 
 from __future__ import annotations
 
-from dataflare.kernel.errors import DataFlareError
+from collections.abc import Sequence
+
+from dataflare.kernel.errors import DataError, DataFlareError
 
 __all__ = (
     "CheckpointError",
@@ -38,6 +44,10 @@ __all__ = (
     "ProcessingTimeoutError",
     "StateBackendError",
     "StreamingError",
+    "WindowConfigError",
+    "WindowDataError",
+    "WindowSnapshotError",
+    "WindowStateError",
 )
 
 
@@ -103,29 +113,6 @@ class PipelineTestError(StreamingError):
         """The test's name."""
         self.diff = diff
         """A unified diff of expected and actual output, one JSON line per record."""
-
-
-# --- windows, watermarks and aggregations (dataflare.streaming.windows) -----------------
-#
-#     StreamingError
-#     ├── WindowConfigError          a window, aggregation, watermark or lateness field is wrong
-#     ├── WindowDataError            a batch cannot be aggregated (missing column, bad time)
-#     ├── WindowStateError           the aggregator was used after finish()
-#     └── WindowSnapshotError        bytes are not a window snapshot this version can restore
-
-# Imported here, not at the top, so that this section only ever appends to the file
-# (two engineers add to it at once).
-from collections.abc import Sequence  # noqa: E402
-
-from dataflare.kernel.errors import DataError  # noqa: E402
-
-# A tuple grown in place: mypy types __all__ by its first, shorter value.
-__all__ += (  # type: ignore[assignment]
-    "WindowConfigError",
-    "WindowDataError",
-    "WindowSnapshotError",
-    "WindowStateError",
-)
 
 
 class WindowConfigError(StreamingError, ValueError):
