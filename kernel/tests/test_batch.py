@@ -345,3 +345,44 @@ def test_from_arrays_refuses_non_string_headers():
     """Header maps must be strings to strings; the record is named."""
     with pytest.raises(DataError, match="headers of record 1"):
         RecordBatch.from_arrays(values=[b"a", b"b"], headers=[{}, {"n": 1}])  # type: ignore[dict-item]
+
+
+def test_packed_keys_and_values_build_the_same_batch_as_bytes():
+    keys, values = [b"a", b"", b"ccc"], [b"xy", b"z", b""]
+    packed_keys = (np.array([0, 1, 1, 4]), np.frombuffer(b"accc", np.uint8))
+    packed_values = (np.array([0, 2, 3, 3], np.uint32), np.frombuffer(b"xyz", np.uint8))
+    from_bytes = RecordBatch.from_arrays(keys=keys, values=values, timestamps=[1, 2, 3])
+    from_packed = RecordBatch.from_arrays(
+        keys=packed_keys, values=packed_values, timestamps=[1, 2, 3]
+    )
+    assert from_packed == from_bytes
+    assert [from_packed.key(i) for i in range(3)] == keys
+
+
+@pytest.mark.parametrize(
+    ("offsets", "data", "problem"),
+    [
+        (np.array([1, 2]), b"ab", "start at 0"),
+        (np.array([0, 2, 1]), b"ab", "never decrease"),
+        (np.array([0, 3]), b"ab", "end at the data's length"),
+        (np.array([0.0, 2.0]), b"ab", "integer array"),
+    ],
+)
+def test_bad_packed_offsets_are_refused(offsets, data, problem):
+    with pytest.raises(DataError, match=problem):
+        RecordBatch.from_arrays(values=(offsets, np.frombuffer(data, np.uint8)))
+
+
+def test_with_keys_replaces_every_key_and_keeps_the_rest():
+    batch = RecordBatch.from_arrays(
+        values=[b"1", b"2"], timestamps=[5, 6], columns={"n": np.array([1, 2])}
+    )
+    keyed = batch.with_keys([b"k1", b"k2"])
+    assert [keyed.key(0), keyed.key(1)] == [b"k1", b"k2"]
+    assert [keyed.value(0), keyed.value(1)] == [b"1", b"2"]
+    assert keyed.column("n").tolist() == [1, 2]
+    assert keyed.timestamps.tolist() == [5, 6]
+    packed = batch.with_keys((np.array([0, 1, 2]), np.frombuffer(b"ab", np.uint8)))
+    assert packed.key_codes()[1] == [b"a", b"b"]
+    with pytest.raises(DataError, match="one key per record: 1 for 2"):
+        batch.with_keys([b"only-one"])

@@ -30,11 +30,12 @@ import numpy as np
 import numpy.typing as npt
 
 from dataflare.kernel._layout import Column
-from dataflare.kernel._parts import BatchParts
+from dataflare.kernel._parts import BatchParts, Packed, pack
 from dataflare.kernel._ragged import Ragged
 from dataflare.kernel._reader import BatchView, read_batch
 from dataflare.kernel._record import Record
 from dataflare.kernel._writer import write_batch
+from dataflare.kernel.errors import DataError
 
 __all__ = ("RecordBatch",)
 
@@ -75,8 +76,8 @@ class RecordBatch:
     def from_arrays(
         cls,
         *,
-        values: Sequence[bytes] | None = None,
-        keys: Sequence[bytes] | None = None,
+        values: Sequence[bytes] | Packed | None = None,
+        keys: Sequence[bytes] | Packed | None = None,
         timestamps: npt.ArrayLike | None = None,
         columns: Mapping[str, npt.ArrayLike] | None = None,
         headers: Sequence[Mapping[str, str]] | None = None,
@@ -92,8 +93,10 @@ class RecordBatch:
         (timestamps); a batch may carry all its data in columns.
 
         Args:
-            values: One payload per record.
-            keys: One key per record; ``b""`` means no key.
+            values: One payload per record: ``bytes`` each, or already packed as an
+                ``(offsets, data)`` pair of numpy arrays (``len + 1`` integer offsets
+                from 0 into uint8 data), which involves no Python object per record.
+            keys: One key per record (``b""``: no key), as ``bytes`` or packed.
             timestamps: Event times in milliseconds since the Unix epoch (integers
                 or ``datetime64``).
             columns: Typed columns by name (1 to 23 bytes of UTF-8): integers and
@@ -348,6 +351,21 @@ class RecordBatch:
             DataError: A column has the wrong length or type, or a bad name.
         """
         return self._write(self._parts().with_columns(columns))
+
+    def with_keys(self, keys: Sequence[bytes] | Packed) -> RecordBatch:
+        """Return a copy with every record's key replaced (what ``key_by`` does).
+
+        Args:
+            keys: One key per record, as ``bytes`` or packed ``(offsets, data)`` arrays.
+
+        Raises:
+            DataError: Not one key per record, or packed offsets that do not index the data.
+        """
+        packed = pack(keys, "keys")
+        assert packed is not None
+        if len(packed) != len(self):
+            raise DataError(f"with_keys needs one key per record: {len(packed)} for {len(self)}")
+        return self._write(attrs.evolve(self._parts(), keys=packed))
 
     def key_codes(self) -> tuple[npt.NDArray[np.int64], list[bytes]]:
         """Number the records' keys, for grouping with numpy (``np.bincount`` and so on).

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import attrs
 import numpy as np
@@ -30,9 +30,27 @@ from dataflare.kernel._ragged import Ragged
 from dataflare.kernel._reader import BatchView
 from dataflare.kernel.errors import DataError
 
-__all__ = ("BatchParts", "normalise_column", "normalise_timestamps")
+__all__ = ("BatchParts", "Packed", "normalise_column", "normalise_timestamps", "pack")
 
 _I64_MAX = np.iinfo(np.int64).max
+
+
+Packed: TypeAlias = tuple[npt.ArrayLike, npt.ArrayLike]
+"""Byte strings already packed: ``(offsets, data)``, ``len + 1`` offsets from 0 into uint8."""
+
+
+def pack(items: Sequence[bytes] | Packed | None, what: str) -> Ragged | None:
+    """Byte strings as a :class:`Ragged`, from a sequence of ``bytes`` or a packed pair.
+
+    Raises:
+        DataError: A packed pair is not a valid index of its data.
+        TypeError: An item of a sequence is not bytes.
+    """
+    if items is None:
+        return None
+    if isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], np.ndarray):
+        return Ragged.from_packed(items[0], items[1], what=what)
+    return Ragged.from_sequence(cast("Sequence[bytes]", items), what=what)
 
 
 @attrs.frozen(eq=False)
@@ -56,8 +74,8 @@ class BatchParts:
     def from_arrays(
         cls,
         *,
-        values: Sequence[bytes] | None = None,
-        keys: Sequence[bytes] | None = None,
+        values: Sequence[bytes] | Packed | None = None,
+        keys: Sequence[bytes] | Packed | None = None,
         timestamps: npt.ArrayLike | None = None,
         columns: Mapping[str, npt.ArrayLike] | None = None,
         headers: Sequence[Mapping[str, str]] | None = None,
@@ -86,7 +104,13 @@ class BatchParts:
         """
         stamps = None if timestamps is None else normalise_timestamps(timestamps)
         typed = {name: normalise_column(name, data) for name, data in (columns or {}).items()}
-        given = (("values", values), ("keys", keys), ("timestamps", stamps), ("headers", headers))
+        packed_values, packed_keys = pack(values, "values"), pack(keys, "keys")
+        given = (
+            ("values", packed_values),
+            ("keys", packed_keys),
+            ("timestamps", stamps),
+            ("headers", headers),
+        )
         lengths = {name: len(array) for name, array in given if array is not None}
         lengths.update({f"column {name!r}": column.size for name, column in typed.items()})
         if count is not None:
@@ -103,10 +127,8 @@ class BatchParts:
             blocks = Ragged.from_sequence(encoded)
         return cls(
             timestamps=np.zeros(size, np.int64) if stamps is None else stamps,
-            keys=Ragged.empty(size) if keys is None else Ragged.from_sequence(keys, what="keys"),
-            values=Ragged.empty(size)
-            if values is None
-            else Ragged.from_sequence(values, what="values"),
+            keys=Ragged.empty(size) if packed_keys is None else packed_keys,
+            values=Ragged.empty(size) if packed_values is None else packed_values,
             headers=blocks,
             columns=typed,
             metadata=metadata or {},

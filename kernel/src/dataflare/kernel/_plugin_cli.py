@@ -9,12 +9,12 @@ from typing import IO
 import click
 
 from dataflare.kernel._authoring_cli import build, new
-from dataflare.kernel._jsonlines import read_batches, record_to_json
 from dataflare.kernel._keys_cli import trust_store_option
 from dataflare.kernel._package_cli import inspect, sign, verify
 from dataflare.kernel._plugins import load_plugin
 from dataflare.kernel._trust import TrustStore
 from dataflare.kernel._wasm_outcome import BatchResult
+from dataflare.kernel.jsonlines import read_batches, record_to_json
 
 __all__ = ("plugin",)
 

@@ -25,6 +25,7 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from dataflare.kernel._grouping import group_codes
+from dataflare.kernel.errors import DataError
 
 __all__ = ("Ragged", "offsets_from_lengths")
 
@@ -82,6 +83,32 @@ class Ragged:
         if offsets[-1] != len(joined):
             raise TypeError(f"{what} must be bytes (or byte-format buffers)")
         return cls(offsets, np.frombuffer(joined, np.uint8))
+
+    @classmethod
+    def from_packed(cls, offsets: npt.ArrayLike, data: npt.ArrayLike, *, what: str) -> Ragged:
+        """Take items already packed as ``(offsets, data)`` arrays, checking them.
+
+        Args:
+            offsets: ``len + 1`` non-decreasing integer offsets starting at 0.
+            data: The bytes (uint8), exactly ``offsets[-1]`` long.
+            what: What they are (``"keys"``), for error messages.
+
+        Raises:
+            DataError: The offsets are not a valid index of the data.
+        """
+        starts = np.asarray(offsets)
+        raw = np.asarray(data)
+        if starts.ndim != 1 or starts.size == 0 or starts.dtype.kind not in "iu":
+            raise DataError(f"{what} offsets must be a 1-d integer array of len + 1, from 0")
+        if raw.ndim != 1 or raw.dtype != np.uint8:
+            raise DataError(f"{what} data must be a 1-d uint8 array, got {raw.dtype} {raw.shape}")
+        widened = starts.astype(np.int64)
+        if widened[0] != 0 or widened[-1] != raw.size or np.any(np.diff(widened) < 0):
+            raise DataError(
+                f"{what} offsets must start at 0, never decrease, and end at the data's "
+                f"length ({raw.size}); got {widened[0]}..{widened[-1]}"
+            )
+        return cls(widened, raw)
 
     @classmethod
     def from_view(cls, offsets: npt.NDArray[np.uint32], data: npt.NDArray[np.uint8]) -> Ragged:

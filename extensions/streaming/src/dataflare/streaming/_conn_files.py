@@ -26,7 +26,7 @@ import anyio
 import attrs
 
 from dataflare.kernel import DataError, Record, RecordBatch
-from dataflare.kernel._jsonlines import record_from_json, record_to_json
+from dataflare.kernel.jsonlines import record_from_json, record_to_json
 from dataflare.streaming._connector import Connector, Received
 from dataflare.streaming._dead_letters import from_values
 from dataflare.streaming._rows import RowDecoder, RowSchema

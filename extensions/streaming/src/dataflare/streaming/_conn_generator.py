@@ -24,7 +24,6 @@ import numpy as np
 import numpy.typing as npt
 
 from dataflare.kernel import RecordBatch
-from dataflare.kernel._ragged import Ragged
 from dataflare.streaming._connector import Connector, Received
 from dataflare.streaming._ragged_batch import batch_from_matrix
 
@@ -109,9 +108,7 @@ class GeneratorConnector(Connector):
             "region": _REGION_OF[(mixed >> 20) % _REGION_OF.size],
             "amount": ((mixed >> 8) % 50_000) / 100.0,
         }
-        return batch_from_matrix(
-            values, keys=Ragged.empty(count), timestamps=timestamps, columns=columns
-        )
+        return batch_from_matrix(values, timestamps=timestamps, columns=columns)
 
     def position(self) -> Any:
         return {"next": self._next}

@@ -29,7 +29,7 @@ import anyio
 import attrs
 
 from dataflare.kernel import Kernel, Record
-from dataflare.kernel._jsonlines import record_from_json, record_to_json
+from dataflare.kernel.jsonlines import record_from_json, record_to_json
 from dataflare.streaming._build import build_pipeline
 from dataflare.streaming._spec import PipelineSpec, TestCaseSpec
 from dataflare.streaming.errors import PipelineTestError

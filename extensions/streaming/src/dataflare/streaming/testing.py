@@ -27,7 +27,7 @@ import anyio
 import attrs
 
 from dataflare.kernel import Record, RecordBatch
-from dataflare.kernel._jsonlines import record_from_json
+from dataflare.kernel.jsonlines import record_from_json
 from dataflare.streaming._build import load_pipeline
 from dataflare.streaming._conn_memory import CollectingSink, MemorySource
 from dataflare.streaming._pipeline import Pipeline
