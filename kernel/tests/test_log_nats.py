@@ -88,6 +88,13 @@ async def test_a_publish_rides_out_a_server_restart_with_its_msg_id(server, capl
         assert (acks[0].seq, acks[0].duplicate) == (1, False)
         again = await log.publish("orders.new", b"o-1", msg_id="during-outage")
         assert (again.seq, again.duplicate) == (1, True)
+        figures = {(m.name, m.kind): m.value for m in log.metrics()}
+    assert figures[("dataflare_nats_published_total", "counter")] == 1
+    assert figures[("dataflare_nats_duplicates_total", "counter")] == 1
+    assert figures[("dataflare_nats_publish_retries_total", "counter")] >= 1
+    assert figures[("dataflare_nats_disconnects_total", "counter")] >= 1
+    assert figures[("dataflare_nats_reconnects_total", "counter")] >= 1
+    assert figures[("dataflare_nats_connected", "gauge")] == 1
     messages = [record.getMessage() for record in caplog.records]
     assert "NATS connection lost; reconnecting" in messages
     assert "NATS reconnected" in messages

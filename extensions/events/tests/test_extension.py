@@ -146,12 +146,15 @@ async def test_a_jetstream_store_keeps_events_and_positions_across_restarts(nats
     """With store: jetstream the events, dead letters and positions live on the server."""
     config = {"events": {"store": "jetstream", "jetstream": {"servers": [nats_server.url]}}}
     first = EventsExtension()
-    async with Kernel(config, plugins=[first], discover=False):
+    async with Kernel(config, plugins=[first], discover=False) as kernel:
         assert isinstance(first.store, JetStreamEventStore)
         await first.store.append_many([event(1), event(2)])
         processor = first.processor(name="billing")
         processor.on(">", _refuse_two, name="refuse")
         assert (await processor.process_available()).committed == 2
+        figures = {m.name: m.value for m in kernel.collect_metrics()}
+        assert figures["dataflare_nats_published_total"] >= 3  # 2 events, 1 dead letter
+        assert figures["dataflare_nats_connected"] == 1
     second = EventsExtension()
     async with Kernel(config, plugins=[second], discover=False):
         assert await second.store.last_offset() == 2

@@ -39,6 +39,7 @@ from dataflare.kernel._log_values import (
     StreamConfig,
     StreamState,
 )
+from dataflare.kernel._metrics import MetricSample
 from dataflare.kernel.errors import MessagingError
 
 __all__ = ("DeliveredMessage", "KeyValueStore", "MessageLog", "ObjectStore", "PullConsumer")
@@ -298,6 +299,11 @@ class MessageLog(abc.ABC):
     @abc.abstractmethod
     async def object_store(self, bucket: str, *, replicas: int = 1) -> ObjectStore:
         """Open the object store bucket, creating it if absent."""
+
+    def metrics(self) -> list[MetricSample]:
+        """Figures of the connection (messages published, retries, reconnects), for a
+        ``dataflare_metrics`` collector; none for a log with no connection."""
+        return []
 
     @abc.abstractmethod
     async def aclose(self) -> None:

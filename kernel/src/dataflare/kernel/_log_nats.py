@@ -61,6 +61,7 @@ from dataflare.kernel._log_values import (
     check_read,
     stamp_msg_id,
 )
+from dataflare.kernel._metrics import MetricSample
 from dataflare.kernel._subjects import validate_pattern, validate_subject
 from dataflare.kernel.errors import (
     LogClosedError,
@@ -72,6 +73,15 @@ from dataflare.kernel.errors import (
 __all__ = ("NatsLog",)
 
 log = logging.getLogger("dataflare.kernel.nats")
+
+_HELP = {
+    "published": "Messages a stream stored and acknowledged.",
+    "publish_retries": "Publish attempts repeated (same msg id) after no ack or no leader.",
+    "duplicates": "Publishes the stream dropped as already stored (msg id or subject).",
+    "errors": "Errors the connection reported.",
+    "disconnects": "Times the connection was lost.",
+    "reconnects": "Times it reconnected.",
+}
 
 _NAME_IN_USE = 10058  # a stream (or bucket) of that name exists with other settings
 
@@ -344,6 +354,24 @@ class NatsLog(MessageLog):
 
         store = await link.call(f"open of object store {bucket!r}", open_store)
         return NatsObjectStore(link, store, bucket)
+
+    def metrics(self) -> list[MetricSample]:
+        """Counters of this connection, labelled with its ``name``, and whether it is up."""
+        link = self._link
+        if link is None:
+            return []
+        labels = {"client": str(self._connect_options["name"])}
+        samples = [
+            MetricSample(f"dataflare_nats_{what}_total", count, "counter", labels, _HELP[what])
+            for what, count in link.counts.items()
+        ]
+        connected = 1.0 if link.nc.is_connected else 0.0
+        samples.append(
+            MetricSample(
+                "dataflare_nats_connected", connected, "gauge", labels, "1 while connected"
+            )
+        )
+        return samples
 
     async def aclose(self) -> None:
         link = self._link

@@ -91,6 +91,14 @@ class NatsLink:
     closed: bool = False
     """Set by ``aclose``: every later call raises LogClosedError."""
 
+    counts: dict[str, int] = attrs.field(
+        factory=lambda: dict.fromkeys(
+            ("published", "publish_retries", "duplicates", "errors", "disconnects", "reconnects"),
+            0,
+        )
+    )
+    """What happened on this connection, for :meth:`NatsLog.metrics`."""
+
     def check_open(self) -> None:
         """Raise LogClosedError once the log was closed."""
         if self.closed:
@@ -171,6 +179,7 @@ class NatsLink:
     async def on_error(self, exc: Exception) -> None:
         """Remember and log an error the connection reported."""
         self.last_error = f"{type(exc).__name__}: {exc}"
+        self.counts["errors"] += 1
         if (
             "authorization violation" in str(exc).lower()
             or "permissions violation" in str(exc).lower()
@@ -183,10 +192,12 @@ class NatsLink:
     async def on_disconnected(self) -> None:
         """Log a lost connection (not the one ``aclose`` ends)."""
         if not self.closed:
+            self.counts["disconnects"] += 1
             log.warning("NATS connection lost; reconnecting", extra={"servers": self.servers})
 
     async def on_reconnected(self) -> None:
         """Log a reconnect and to which server."""
+        self.counts["reconnects"] += 1
         log.info("NATS reconnected", extra={"server": self.server})
 
     async def on_closed(self) -> None:

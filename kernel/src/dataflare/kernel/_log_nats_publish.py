@@ -74,7 +74,7 @@ class Publisher:
             try:
                 timeout = min(link.request_timeout, left)
                 ack = await link.js.publish(subject, data, timeout=timeout, headers=headers)
-                return PubAck(ack.stream, ack.seq, bool(ack.duplicate))
+                return self._counted(PubAck(ack.stream, ack.seq, bool(ack.duplicate)))
             except nats.js.errors.NoStreamResponseError:
                 cause = "no stream answered (a leader election, or no stream for the subject)"
                 checked = checked or await self._require_stream(subject, msg_id)
@@ -93,6 +93,7 @@ class Publisher:
                 link.check_open()
                 raise ConnectionLostError(link.servers, "reconnecting gave up") from None
             attempt += 1
+            link.counts["publish_retries"] += 1
             pause = min(0.05 * 2**attempt, 1.0, deadline - anyio.current_time())
             await anyio.sleep(max(pause, 0.0))
         raise PublishError(
@@ -103,6 +104,10 @@ class Publisher:
             "the same msg id is safe",
             outcome_unknown=True,
         )
+
+    def _counted(self, ack: PubAck) -> PubAck:
+        self._link.counts["duplicates" if ack.duplicate else "published"] += 1
+        return ack
 
     async def _subject_taken(
         self, exc: nats.js.errors.APIError, subject: str, headers: dict[str, str]
@@ -117,7 +122,7 @@ class Publisher:
             f"stream lookup for {subject!r}",
             lambda: self._link.js.find_stream_name_by_subject(subject),
         )
-        return PubAck(stream, int(found.group(1)), duplicate=True)
+        return self._counted(PubAck(stream, int(found.group(1)), duplicate=True))
 
     async def _require_stream(self, subject: str, msg_id: str) -> bool:
         """Fail fast when no stream captures ``subject``; an election only delays."""
@@ -154,7 +159,7 @@ class Publisher:
         acks: list[PubAck] = []
         for message, ack in zip(window, settled, strict=True):
             # Lost, refused or late: one by one, same msg id, within the same budget.
-            acks.append(ack or await self.publish_one(message, started))
+            acks.append(self._counted(ack) if ack else await self.publish_one(message, started))
         return acks
 
 

@@ -72,6 +72,11 @@ class EventsExtension:
         register(events)
 
     @hookimpl
+    def dataflare_metrics(self, register: Any) -> None:
+        """Report the JetStream connection's figures (published, retries, reconnects)."""
+        register(lambda: [] if self._log is None else self._log.metrics())
+
+    @hookimpl
     def dataflare_config_sections(self, register: Any) -> None:
         """Register ``events:`` with :class:`EventsSettings`."""
         register("events", EventsSettings)
