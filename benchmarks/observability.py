@@ -10,13 +10,13 @@ its components report to changes:
 * metrics         - the extension, counting into Prometheus, /metrics served and
                     scraped every 0.25 s by a real HTTP client, tracing exporter
                     ``none`` (no spans; batch metadata passes through);
-* traces 10 %     - the same, plus batch spans exported to a JSON-lines file for one
-                    new trace in ten (``sample_ratio: 0.1``, the default);
+* traces 1 %      - the same, plus batch spans exported to a JSON-lines file for one
+                    new trace in a hundred (``sample_ratio: 0.01``, the default);
 * traces 100 %    - the same, every batch's span recorded and exported.
 
 Three measures, all printed side by side with the baseline:
 
-1. whole runs, interleaved (baseline, metrics, traces 10 %, traces 100 %, baseline,
+1. whole runs, interleaved (baseline, metrics, traces 1 %, traces 100 %, baseline,
    ...), as records per second of wall clock and per CPU second; the median and
    the best of ``--repeat`` runs. On a shared machine these move with other load;
 2. batch by batch in one kernel: an observed and a plain copy of the pipeline take
@@ -154,7 +154,7 @@ async def run_once(
         tracing: dict[str, Any] = {
             "metrics": {"exporter": "none"},
             "traces 100 %": {"exporter": "file", "path": spans, "sample_ratio": 1.0},
-            "traces 10 %": {"exporter": "file", "path": spans, "sample_ratio": 0.1},
+            "traces 1 %": {"exporter": "file", "path": spans, "sample_ratio": 0.01},
         }[mode]
         config = {"observability": {"metrics": {"port": 0}, "tracing": tracing, "logging": {}}}
         plugins.insert(0, observability)
@@ -200,7 +200,7 @@ def probe_cost(batch: RecordBatch, rounds: int = 30, calls: int = 200) -> dict[s
     variants = {
         "baseline": Telemetry(),
         "metrics": telemetry("none"),
-        "traces 10 %": telemetry("file", 0.1),
+        "traces 1 %": telemetry("file", 0.01),
         "traces 100 %": telemetry("file"),  # recorded spans (their export not included)
     }
 
@@ -259,7 +259,7 @@ async def alternating(tracing: dict[str, Any], batches: list[RecordBatch]) -> fl
 
 async def main(args: argparse.Namespace) -> None:
     batches = make_batches(args.records, args.batch_size)
-    modes = ["baseline", "metrics", "traces 10 %", "traces 100 %"]
+    modes = ["baseline", "metrics", "traces 1 %", "traces 100 %"]
     timings: dict[str, list[float]] = {mode: [] for mode in modes}
     cpu_times: dict[str, list[float]] = {mode: [] for mode in modes}
     scrapes: dict[str, int] = dict.fromkeys(modes, 0)
@@ -303,7 +303,7 @@ async def main(args: argparse.Namespace) -> None:
         spans = str(Path(spans_dir) / "spans.jsonl")
         for mode, tracing in (
             ("metrics", {"exporter": "none"}),
-            ("traces 10 %", {"exporter": "file", "path": spans, "sample_ratio": 0.1}),
+            ("traces 1 %", {"exporter": "file", "path": spans, "sample_ratio": 0.01}),
             ("traces 100 %", {"exporter": "file", "path": spans, "sample_ratio": 1.0}),
         ):
             cost = await alternating(tracing, batches)

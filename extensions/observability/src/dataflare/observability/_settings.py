@@ -12,7 +12,7 @@ Every field has a default, so the section may be left out::
         path: null           # file: where spans are written, one JSON object a line
         endpoint: null       # otlp: e.g. http://127.0.0.1:4318/v1/traces
         service_name: dataflare
-        sample_ratio: 0.1    # share of new traces recorded, 0..1 (1: every batch)
+        sample_ratio: 0.01   # share of new traces recorded, 0..1 (1: every batch)
       logging:
         trace_ids: true      # add trace_id and span_id to every log line inside a span
       alerting: {...}        # see dataflare.observability._alert_settings
@@ -77,7 +77,7 @@ class TracingSettings:
     service_name: str = "dataflare"
     """The ``service.name`` resource attribute of every span."""
     sample_ratio: float = attrs.field(
-        default=0.1, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)]
+        default=0.01, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)]
     )
     """The share of new traces recorded; a trace continued from elsewhere keeps its
     parent's decision. A recorded batch span costs tens of microseconds of CPU, so

@@ -171,8 +171,8 @@ class _Probe(ComponentProbe):
         self.metrics.plugin_memory.labels(plugin).set(result.memory_bytes)
         for letter in result.dead_letters:
             self.metrics.plugin_dead_letters.labels(plugin, letter.failure).inc()
-        if self.tracer is None:
-            return
+        if self.tracer is None or random.random() >= self.sample_ratio:
+            return  # sampled like batches: even an unsampled SDK span costs microseconds
         # The call is over: record its span after the fact with its real start and end.
         end = time.time_ns()
         span = self.tracer.start_span(
