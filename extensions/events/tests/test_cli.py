@@ -20,6 +20,8 @@ import anyio
 import attrs
 import pytest
 
+from dataflare.events import FileEventStore
+from dataflare.kernel import Event
 from dataflare.kernel._cli import main
 from dataflare.kernel.messaging import StreamConfig, open_log
 
@@ -197,3 +199,34 @@ def test_the_installed_script_runs_the_commands(env):
     refused = script("publish", "Order", "{}")
     assert refused.returncode == 1
     assert "event_type" in refused.stderr
+
+
+def test_tail_inspect_and_dlq_list_read_beside_a_running_writer(events, tmp_path):
+    """The embedded store's writer holds its lock; the read commands still work.
+
+    The commands run in a worker thread: each starts an event loop of its own, as the
+    installed script does, while this test's loop holds the writer open.
+    """
+    directory = tmp_path / "home" / "events"
+
+    async def writer_appends_while_commands_read() -> list[Done]:
+        async with FileEventStore(directory / "log") as writer:  # holds the lock
+            await writer.append_many([event_for(n) for n in (1, 2)])
+            first = await anyio.to_thread.run_sync(events, "tail", "-n", "5")
+            await writer.append(event_for(3))  # the reader sees what came since
+            second = await anyio.to_thread.run_sync(events, "tail", "-n", "5")
+            return [first, second, await anyio.to_thread.run_sync(events, "inspect", "o-3")]
+
+    first, second, one = anyio.run(writer_appends_while_commands_read, backend="asyncio")
+    assert [json.loads(line)["id"] for line in first.stdout.splitlines()] == ["o-1", "o-2"]
+    assert [json.loads(line)["id"] for line in second.stdout.splitlines()] == [
+        "o-1",
+        "o-2",
+        "o-3",
+    ]
+    assert json.loads(one.stdout)["offset"] == 3
+    assert events("dlq", "list", "--json").stdout == ""
+
+
+def event_for(n: int) -> Event:
+    return Event(id=f"o-{n}", event_type="order.created", data={"n": n}, source="shop")

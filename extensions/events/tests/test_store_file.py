@@ -19,6 +19,7 @@ from dataflare.events import (
     StoreClosedError,
     StoreCorruptedError,
     StoreLockedError,
+    StoreReadOnlyError,
 )
 from dataflare.events._frames import MAGIC, encode_frame
 
@@ -272,3 +273,34 @@ async def test_a_store_opens_on_first_use(tmp_path):
         assert (tmp_path / "log" / "LOCK").exists()
     finally:
         await store.aclose()
+
+
+async def test_a_read_only_store_reads_beside_its_writer_and_sees_new_events(tmp_path):
+    """A reader takes no lock, follows what the writer appends, and refuses to append."""
+    directory = tmp_path / "log"
+    reader = FileEventStore(directory, read_only=True)
+    assert await reader.last_offset() is None  # no store yet: empty, nothing created
+    assert not directory.exists()
+    async with FileEventStore(directory, segment_bytes=1024) as writer:
+        await writer.append_many([event(n) for n in range(1, 4)])
+        assert await reader.last_offset() == 3
+        await writer.append_many([event(n) for n in range(4, 40)])  # across segments
+        assert [s.offset async for s in reader.read(from_offset=38)] == [38, 39]
+        assert (await reader.get_by_id("e-21")).offset == 21
+        with pytest.raises(StoreReadOnlyError, match="read-only"):
+            await reader.append(event(99))
+    await reader.aclose()
+
+
+async def test_a_read_only_store_stops_at_a_torn_tail_and_changes_nothing(tmp_path):
+    """A frame still being written (or torn) ends the reader's log; the file is untouched."""
+    directory = tmp_path / "log"
+    await _fill(directory, 5)
+    segment = _last_segment(directory)
+    with segment.open("ab") as file:
+        file.write(b"\xff\xff\x00\x00half-a-frame")
+    size = segment.stat().st_size
+    async with FileEventStore(directory, read_only=True) as reader:
+        assert await reader.last_offset() == 5
+        assert [s.event.id async for s in reader.read()] == [f"e-{n}" for n in range(1, 6)]
+    assert segment.stat().st_size == size

@@ -57,6 +57,7 @@ from dataflare.events.errors import (
     StoreClosedError,
     StoreCorruptedError,
     StoreLockedError,
+    StoreReadOnlyError,
     UnknownHandlerError,
 )
 from dataflare.events.hookspecs import EventHandler
@@ -102,6 +103,7 @@ __all__ = (
     "StoreDeadLetterSink",
     "StoreKind",
     "StoreLockedError",
+    "StoreReadOnlyError",
     "StoredEvent",
     "UnknownHandlerError",
     "into_bus",

@@ -27,7 +27,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from dataflare.events._cli_support import config_option, event_line, parse_metadata, with_events
+from dataflare.events._cli_support import (
+    Events,
+    config_option,
+    event_line,
+    parse_metadata,
+    with_events,
+)
 from dataflare.events._extension import EventsExtension
 from dataflare.events._replay import replay
 from dataflare.events._replay_targets import into_log
@@ -42,8 +48,13 @@ T = TypeVar("T")
 stderr = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
-def _run(config: Path | None, body: Callable[[EventsExtension], Awaitable[T]]) -> T:
-    return anyio.run(with_events, config, body, backend="asyncio")
+def _run(
+    config: Path | None, body: Callable[[Events], Awaitable[T]], *, read_only: bool = False
+) -> T:
+    async def main() -> T:
+        return await with_events(config, body, read_only=read_only)
+
+    return anyio.run(main, backend="asyncio")
 
 
 @click.group("events")
@@ -95,7 +106,7 @@ def publish(
             fields["id"] = event_id
         batch = [Event(**fields)]
 
-    async def append(extension: EventsExtension) -> list[int]:
+    async def append(extension: Events) -> list[int]:
         return await extension.store.append_many(batch)
 
     for offset in _run(config, append):
@@ -132,7 +143,7 @@ def tail(
 ) -> None:
     """Print the newest events as JSON lines, and with --follow, the ones that come."""
 
-    async def body(extension: EventsExtension) -> None:
+    async def body(extension: Events) -> None:
         store = extension.store
         end = await store.last_offset() or 0
         start, printed = max(1, end - last + 1), 0
@@ -150,7 +161,7 @@ def tail(
                 return
             await anyio.sleep(poll)
 
-    _run(config, body)
+    _run(config, body, read_only=True)
 
 
 @events.command(name="replay")
@@ -178,7 +189,7 @@ def replay_command(
 ) -> None:
     """Replay stored events to stdout (JSON lines) or to a subject; report how far it got."""
 
-    async def body(extension: EventsExtension) -> None:
+    async def body(extension: Events) -> None:
         options: dict[str, Any] = {
             "from_offset": from_offset,
             "to_offset": to_offset,
@@ -201,7 +212,7 @@ def replay_command(
             f"{report.target_last_offset}: {state}"
         )
 
-    _run(config, body)
+    _run(config, body, read_only=True)
 
 
 async def _echo(stored: StoredEvent) -> None:
@@ -221,7 +232,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 def inspect(ref: str | None, scan_limit: int, config: Path | None) -> None:
     """Show one event (by offset or id), or the store: its kind, extent and types."""
 
-    async def body(extension: EventsExtension) -> dict[str, Any]:
+    async def body(extension: Events) -> dict[str, Any]:
         store = extension.store
         if ref is not None:
             found = await (store.get(int(ref)) if ref.isdigit() else store.get_by_id(ref))
@@ -239,7 +250,7 @@ def inspect(ref: str | None, scan_limit: int, config: Path | None) -> None:
             "dead_letters": len(await extension.dead_letters.list()),
         }
 
-    click.echo(json.dumps(_run(config, body), indent=2))
+    click.echo(json.dumps(_run(config, body, read_only=True), indent=2))
 
 
 @events.command()
@@ -248,7 +259,8 @@ def inspect(ref: str | None, scan_limit: int, config: Path | None) -> None:
 def process(consumer: str, config: Path | None) -> None:
     """Run the consumer's hook-registered handlers over every new event, then exit."""
 
-    async def body(extension: EventsExtension) -> dict[str, int]:
+    async def body(extension: Events) -> dict[str, int]:
+        assert isinstance(extension, EventsExtension)  # a writing command: the running one
         processor = extension.processor(name=consumer)
         if not processor.routes:
             raise EventsError(
@@ -277,10 +289,10 @@ def dlq() -> None:
 def list_letters(as_json: bool, config: Path | None) -> None:
     """List the unresolved dead letters, oldest first."""
 
-    async def body(extension: EventsExtension) -> list[Any]:
+    async def body(extension: Events) -> list[Any]:
         return await extension.dead_letters.list()
 
-    letters = _run(config, body)
+    letters = _run(config, body, read_only=True)
     if as_json:
         for letter in letters:
             click.echo(json.dumps({"id": letter.id, **letter.to_event().data}, default=str))
@@ -305,8 +317,9 @@ def list_letters(as_json: bool, config: Path | None) -> None:
 def retry(dead_letter_id: str, config: Path | None) -> None:
     """Run the failed handler on the event again; a new failure becomes a new dead letter."""
 
-    async def body(extension: EventsExtension) -> str | None:
+    async def body(extension: Events) -> str | None:
         letter = await extension.dead_letters.get(dead_letter_id)
+        assert isinstance(extension, EventsExtension)  # a writing command: the running one
         processor = extension.processor(name=letter.consumer)
         again = await extension.dead_letters.retry(dead_letter_id, processor)
         return None if again is None else f"{again.id} ({again.error_type}: {again.error_message})"

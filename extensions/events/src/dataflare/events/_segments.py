@@ -23,6 +23,7 @@ import os
 import re
 import sys
 from array import array
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Literal
 
@@ -31,6 +32,7 @@ import attrs
 from dataflare.events._frames import (
     MAGIC,
     BadFrameError,
+    Frame,
     decode_frame,
     encode_frame,
     scan,
@@ -106,6 +108,7 @@ class SegmentLog:
         self._times = array("q")  # offset - 1 -> timestamp, microseconds since the epoch
         self._ids: dict[str, int] = {}
         self._fd = -1
+        self._read_only = False
 
     @classmethod
     def open(cls, directory: Path, fsync: FsyncPolicy, segment_bytes: int) -> SegmentLog:
@@ -117,6 +120,30 @@ class SegmentLog:
             OSError: The directory cannot be created or read.
         """
         directory.mkdir(parents=True, exist_ok=True)
+        return cls._open_locked(directory, fsync, segment_bytes)
+
+    @classmethod
+    def open_read_only(cls, directory: Path) -> SegmentLog:
+        """Scan the segments without locking or changing anything, for a reader beside a
+        writer: a frame still being written (or a torn tail) ends the log here.
+
+        Raises:
+            StoreCorruptedError: A segment is damaged before its last frame.
+            OSError: The directory cannot be read.
+        """
+        self = cls(directory, "never", 1 << 62, -1)
+        self._read_only = True
+        if directory.is_dir():
+            self._recover()
+        return self
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this log was opened by :meth:`open_read_only`."""
+        return self._read_only
+
+    @classmethod
+    def _open_locked(cls, directory: Path, fsync: FsyncPolicy, segment_bytes: int) -> SegmentLog:
         lock_fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             _lock(lock_fd)
@@ -139,6 +166,8 @@ class SegmentLog:
                 problem = f"it starts at offset {int(path.stem)}, expected {expected}"
                 raise StoreCorruptedError(path, 0, f"a segment is missing before it: {problem}")
             self._load(path, expected, last=index == len(paths) - 1)
+        if self._read_only:
+            return
         if not self._segments:
             self._create_segment(1)
         self._fd = os.open(self._segments[-1].path, os.O_WRONLY | os.O_APPEND)
@@ -149,8 +178,11 @@ class SegmentLog:
         end = result.end
         if result.problem is not None:
             torn_header = end == 0 and len(data) < len(MAGIC) and MAGIC.startswith(data)
-            if not last or (end == 0 and not torn_header):
+            if not last or (end == 0 and not torn_header and not self._read_only):
                 raise StoreCorruptedError(path, end, result.problem)
+            if self._read_only:  # a writer may be mid-frame: what is whole is the log
+                self._add_segment(first, path, end, result.frames)
+                return
             log.warning(
                 "event store %s: cut a torn tail of %d byte(s) at byte %d of %s (%s); "
                 "a write a crash interrupted",
@@ -167,11 +199,14 @@ class SegmentLog:
                 file.truncate(max(end, len(MAGIC)))
                 os.fsync(file.fileno())
             end = max(end, len(MAGIC))
+        self._add_segment(first, path, end, result.frames)
+
+    def _add_segment(self, first: int, path: Path, end: int, frames: Sequence[Frame]) -> None:
         self._segments.append(_Segment(first, path, end))
         self._firsts.append(first)
-        self._positions.extend(frame.start for frame in result.frames)
-        self._times.extend(frame.timestamp_us for frame in result.frames)
-        for offset, frame in enumerate(result.frames, start=first):
+        self._positions.extend(frame.start for frame in frames)
+        self._times.extend(frame.timestamp_us for frame in frames)
+        for offset, frame in enumerate(frames, start=first):
             self._ids[frame.event_id] = offset
 
     def _create_segment(self, first: int) -> None:
@@ -328,3 +363,12 @@ def _bounds(query: ReadQuery) -> tuple[int | None, int | None]:
     since = None if query.since is None else timestamp_us(query.since)
     until = None if query.until is None else timestamp_us(query.until)
     return since, until
+
+
+def disk_stamp(directory: Path) -> tuple[int, int]:
+    """How far a log's files reach (segments, bytes of the last): a reader compares it
+    with the one it saw to know whether a writer added events."""
+    if not directory.is_dir():
+        return (0, 0)
+    paths = sorted(p for p in directory.iterdir() if _SEGMENT_NAME.fullmatch(p.name))
+    return (len(paths), paths[-1].stat().st_size) if paths else (0, 0)

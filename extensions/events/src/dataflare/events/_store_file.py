@@ -37,9 +37,9 @@ import anyio
 import anyio.to_thread
 
 from dataflare.events._query import ReadQuery, check_offset
-from dataflare.events._segments import FsyncPolicy, SegmentLog
+from dataflare.events._segments import FsyncPolicy, SegmentLog, disk_stamp
 from dataflare.events._store_api import EventStore, StoredEvent, plan_append
-from dataflare.events.errors import StoreClosedError
+from dataflare.events.errors import StoreClosedError, StoreReadOnlyError
 from dataflare.kernel import Event
 
 __all__ = ("FileEventStore",)
@@ -55,6 +55,9 @@ class FileEventStore(EventStore):
             one process) may have it open at a time.
         fsync: ``"batch"`` (default), ``"always"`` or ``"never"``; see the module.
         segment_bytes: Roll over to a new segment file past this size.
+        read_only: Read beside a writer in another process: no lock is taken, nothing
+            on disk is changed, appends are refused, and reads see what the writer
+            added since (the index is rebuilt when the files have grown).
 
     Raises:
         ValueError: ``fsync`` or ``segment_bytes`` is out of range.
@@ -66,6 +69,7 @@ class FileEventStore(EventStore):
         *,
         fsync: FsyncPolicy = "batch",
         segment_bytes: int = 64 * 1024 * 1024,
+        read_only: bool = False,
     ) -> None:
         if fsync not in _FSYNC_POLICIES:
             raise ValueError(f"fsync={fsync!r} is not allowed: use one of {_FSYNC_POLICIES}")
@@ -74,12 +78,15 @@ class FileEventStore(EventStore):
         self.directory = Path(directory)
         self.fsync: FsyncPolicy = fsync
         self.segment_bytes = segment_bytes
+        self.read_only = read_only
         self._log: SegmentLog | None = None
+        self._seen: tuple[int, int] = (0, 0)  # read-only: how far the files reached
         self._closed = False
         self._lock = anyio.Lock()  # one writer; open and close wait for it
 
     def __repr__(self) -> str:
-        return f"FileEventStore({str(self.directory)!r}, fsync={self.fsync!r})"
+        mode = ", read_only=True" if self.read_only else ""
+        return f"FileEventStore({str(self.directory)!r}, fsync={self.fsync!r}{mode})"
 
     async def open(self) -> None:
         """Lock the directory, recover a torn tail, and rebuild the index; idempotent.
@@ -92,22 +99,34 @@ class FileEventStore(EventStore):
         await self._opened()
 
     async def _opened(self) -> SegmentLog:
-        if self._log is not None and not self._closed:
+        if self._log is not None and not self._closed and not self.read_only:
             return self._log
         async with self._lock:
             if self._closed:
                 raise StoreClosedError(f"{self!r} is closed")
+            if self.read_only:
+                return await anyio.to_thread.run_sync(self._follow)
             if self._log is None:
                 self._log = await anyio.to_thread.run_sync(
                     SegmentLog.open, self.directory, self.fsync, self.segment_bytes
                 )
             return self._log
 
+    def _follow(self) -> SegmentLog:
+        # A reader's index is rebuilt whenever a writer made the files grow: a full scan,
+        # fine for a person tailing a store, too slow for a hot loop (use JetStream).
+        stamp = disk_stamp(self.directory)
+        if self._log is None or stamp != self._seen:
+            self._log, self._seen = SegmentLog.open_read_only(self.directory), stamp
+        return self._log
+
     async def append_many(self, events: Sequence[Event]) -> list[int]:
         """Store events in order, all or none, and sync them per the fsync policy.
 
         See :meth:`EventStore.append_many`.
         """
+        if self.read_only:
+            raise StoreReadOnlyError(self.directory)
         segment_log = await self._opened()
         async with self._lock:
             if self._closed:

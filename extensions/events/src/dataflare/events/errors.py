@@ -14,6 +14,7 @@ the file and byte position, the consumer, the handler) as attributes.
         │   ├── InvalidQueryError        a read or lookup was asked with bad arguments (ValueError)
         │   ├── StoreClosedError         the store was used after aclose()
         │   ├── StoreLockedError         another writer holds the store's directory
+        │   ├── StoreReadOnlyError       an append to a store opened read-only
         │   └── StoreCorruptedError      a segment is damaged before its last frame
         ├── PositionStoreError           a consumer position cannot be read or written
         ├── ProcessorError               its dead-letter sink or position store failed
@@ -55,6 +56,7 @@ __all__ = (
     "StoreClosedError",
     "StoreCorruptedError",
     "StoreLockedError",
+    "StoreReadOnlyError",
     "UnknownHandlerError",
 )
 
@@ -122,6 +124,21 @@ class StoreLockedError(EventStoreError):
             "a log has one writer; close the other one, use another directory, or share "
             "events between processes with store: jetstream (`dataflare dev up` starts a "
             "local server)"
+        )
+
+
+class StoreReadOnlyError(EventStoreError):
+    """Raised when an event is appended to a file store opened read-only.
+
+    Attributes:
+        directory: The store's directory.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        super().__init__(
+            f"event store {directory} is open read-only here (a reader beside its writer): "
+            "append through the process that writes it, or open it without read_only"
         )
 
 
