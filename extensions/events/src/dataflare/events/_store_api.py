@@ -41,6 +41,7 @@ from typing import Self
 
 import attrs
 
+from dataflare.events._query import ReadQuery
 from dataflare.events.errors import EventRejectedError
 from dataflare.kernel import Event, EventValidationError
 
@@ -114,7 +115,6 @@ class EventStore(abc.ABC):
     async def get_by_id(self, event_id: str) -> StoredEvent | None:
         """Return the stored event with this id, or ``None`` when there is none."""
 
-    @abc.abstractmethod
     def read(
         self,
         *,
@@ -140,6 +140,19 @@ class EventStore(abc.ABC):
             InvalidQueryError: An argument is out of range or of the wrong type
                 (raised by the call itself, before iterating).
         """
+        query = ReadQuery.build(
+            from_offset=from_offset,
+            to_offset=to_offset,
+            since=since,
+            until=until,
+            event_types=event_types,
+            limit=limit,
+        )
+        return self._read(query)
+
+    @abc.abstractmethod
+    def _read(self, query: ReadQuery) -> AsyncGenerator[StoredEvent, None]:
+        """Yield the events ``query`` selects, in offset order (``query`` is checked)."""
 
     @abc.abstractmethod
     async def last_offset(self) -> int | None:

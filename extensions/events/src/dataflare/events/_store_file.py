@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncGenerator, Sequence
-from datetime import datetime
 from pathlib import Path
 
 import anyio
@@ -154,27 +153,6 @@ class FileEventStore(EventStore):
         segment_log = await self._opened()
         offset = segment_log.offset_of(event_id)
         return None if offset is None else await self.get(offset)
-
-    def read(
-        self,
-        *,
-        from_offset: int | None = None,
-        to_offset: int | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        event_types: Sequence[str] = (),
-        limit: int | None = None,
-    ) -> AsyncGenerator[StoredEvent, None]:
-        """Yield stored events in offset order, filtered; see :meth:`EventStore.read`."""
-        query = ReadQuery.build(
-            from_offset=from_offset,
-            to_offset=to_offset,
-            since=since,
-            until=until,
-            event_types=event_types,
-            limit=limit,
-        )
-        return self._read(query)
 
     async def _read(self, query: ReadQuery) -> AsyncGenerator[StoredEvent, None]:
         segment_log = await self._opened()

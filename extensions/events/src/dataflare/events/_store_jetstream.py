@@ -28,7 +28,6 @@ import base64
 import re
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from datetime import datetime
 from typing import Final
 
 from dataflare.events._query import ReadQuery, check_offset
@@ -167,27 +166,6 @@ class JetStreamEventStore(EventStore):
             async for chunk in chunks:
                 return StoredEvent(chunk[0].seq, Event.from_json(chunk[0].data))
         return None
-
-    def read(
-        self,
-        *,
-        from_offset: int | None = None,
-        to_offset: int | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        event_types: Sequence[str] = (),
-        limit: int | None = None,
-    ) -> AsyncGenerator[StoredEvent, None]:
-        """Yield stored events in offset order, filtered; see :meth:`EventStore.read`."""
-        query = ReadQuery.build(
-            from_offset=from_offset,
-            to_offset=to_offset,
-            since=since,
-            until=until,
-            event_types=event_types,
-            limit=limit,
-        )
-        return self._read(query)
 
     async def _read(self, query: ReadQuery) -> AsyncGenerator[StoredEvent, None]:
         log = await self._ready()

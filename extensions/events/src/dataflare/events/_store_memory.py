@@ -74,27 +74,6 @@ class MemoryEventStore(EventStore):
         offset = self._by_id.get(event_id)
         return None if offset is None else await self.get(offset)
 
-    def read(
-        self,
-        *,
-        from_offset: int | None = None,
-        to_offset: int | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        event_types: Sequence[str] = (),
-        limit: int | None = None,
-    ) -> AsyncGenerator[StoredEvent, None]:
-        """Yield stored events in offset order, filtered; see :meth:`EventStore.read`."""
-        query = ReadQuery.build(
-            from_offset=from_offset,
-            to_offset=to_offset,
-            since=since,
-            until=until,
-            event_types=event_types,
-            limit=limit,
-        )
-        return self._read(query)
-
     async def _read(self, query: ReadQuery) -> AsyncGenerator[StoredEvent, None]:
         self._check_open()
         last = query.last(len(self._entries) or None)  # what is stored now, not what comes later
